@@ -2,21 +2,12 @@
  * escapes, run-lengths, bad checksums, overlong packets and binary round trips.
  * Each stream is described by the events it must produce, recorded as a text transcript. */
 #include "protocol/packet.h"
+#include "tests/unit/check.h"
 
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int failures;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);   \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
 
 /* Append `$raw#cs` with the checksum of raw as given (no escaping): what a peer may send. */
 static void frame_raw(struct buf *out, char lead, const char *raw)
@@ -64,7 +55,7 @@ static void transcript(const void *data, size_t len, size_t first, size_t step, 
 			if (ev != PKT_NONE)
 				record(log, ev, &r);
 			else if (off != end)
-				failures++, fprintf(stderr, "PKT_NONE before the end of a feed\n");
+				CHECK(!"PKT_NONE before the end of a feed");
 		}
 	}
 	pkt_reader_fini(&r);
@@ -85,14 +76,14 @@ static void expect_stream_n(const void *data, size_t len, size_t max_len, const 
 		transcript(data, len, first, len, max_len, &log);
 		if (!same_log(&log, want, want_len)) {
 			fprintf(stderr, "split at %zu: got\n%s\nwant\n%s\n", first, log.data, want);
-			failures++;
+			check_failures++;
 			break;
 		}
 	}
 	transcript(data, len, 1, 1, max_len, &log);
 	if (!same_log(&log, want, want_len)) {
 		fprintf(stderr, "byte by byte: got\n%s\nwant\n%s\n", log.data, want);
-		failures++;
+		check_failures++;
 	}
 	buf_fini(&log);
 }
@@ -211,7 +202,5 @@ int main(void)
 	test_too_long();
 	test_binary_round_trip();
 	test_bulk();
-	if (failures)
-		fprintf(stderr, "test_packet: %d failures\n", failures);
-	return failures != 0;
+	return check_result("test_packet");
 }
