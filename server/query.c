@@ -16,11 +16,10 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
-#include <yajl/yajl_gen.h>
-#include <yajl/yajl_tree.h>
 
 #include "protocol/buf.h"
 #include "protocol/hex.h"
+#include "protocol/json.h"
 #include "protocol/packet.h"
 
 #define QUERY_EXIT_OK 0
@@ -358,60 +357,23 @@ static int conn_exchange(struct query_conn *c, const char *payload)
 	return err ? err : conn_reply(c, deadline);
 }
 
-/* Write the yajl tree v into gen, keeping numbers exactly as they were received. */
-static void json_emit(yajl_gen gen, yajl_val v)
-{
-	size_t i;
-
-	if (YAJL_IS_OBJECT(v)) {
-		yajl_gen_map_open(gen);
-		for (i = 0; i < v->u.object.len; i++) {
-			yajl_gen_string(gen, (const unsigned char *)v->u.object.keys[i],
-					strlen(v->u.object.keys[i]));
-			json_emit(gen, v->u.object.values[i]);
-		}
-		yajl_gen_map_close(gen);
-	} else if (YAJL_IS_ARRAY(v)) {
-		yajl_gen_array_open(gen);
-		for (i = 0; i < v->u.array.len; i++)
-			json_emit(gen, v->u.array.values[i]);
-		yajl_gen_array_close(gen);
-	} else if (YAJL_IS_STRING(v)) {
-		yajl_gen_string(gen, (const unsigned char *)v->u.string, strlen(v->u.string));
-	} else if (YAJL_IS_NUMBER(v)) {
-		yajl_gen_number(gen, v->u.number.r, strlen(v->u.number.r));
-	} else if (YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v)) {
-		yajl_gen_bool(gen, YAJL_IS_TRUE(v));
-	} else {
-		yajl_gen_null(gen);
-	}
-}
-
 /* Pretty-print text if it is a JSON object or array; -EINVAL otherwise. */
-static int print_json(const char *text)
+static int print_json(const char *text, size_t len)
 {
-	const unsigned char *out;
-	size_t outlen;
-	yajl_val tree;
-	yajl_gen gen;
+	size_t ws = strspn(text, " \t\r\n");
+	struct buf out = BUF_INIT;
+	int err;
 
-	text += strspn(text, " \t\r\n");
-	if (*text != '{' && *text != '[')
+	if (ws == len || (text[ws] != '{' && text[ws] != '['))
 		return -EINVAL;
-	tree = yajl_tree_parse(text, NULL, 0);
-	if (!tree)
-		return -EINVAL;
-	gen = yajl_gen_alloc(NULL);
-	yajl_gen_config(gen, yajl_gen_beautify, 1);
-	yajl_gen_config(gen, yajl_gen_indent_string, "  ");
-	json_emit(gen, tree);
-	yajl_gen_get_buf(gen, &out, &outlen);
-	fwrite(out, 1, outlen, stdout);
-	if (outlen && out[outlen - 1] != '\n')
-		putchar('\n');
-	yajl_gen_free(gen);
-	yajl_tree_free(tree);
-	return 0;
+	err = json_reformat(text, len, &out, true, NULL);
+	if (!err) {
+		fwrite(out.data, 1, out.len, stdout);
+		if (out.len && out.data[out.len - 1] != '\n')
+			putchar('\n');
+	}
+	buf_fini(&out);
+	return err;
 }
 
 static bool is_printable(const char *p, size_t len)
@@ -444,7 +406,7 @@ static void print_reply(const struct query_opts *o, const struct buf *p)
 {
 	if (o->raw)
 		fwrite(p->data, 1, p->len, stdout);
-	else if (memchr(p->data, '\0', p->len) == NULL && print_json(p->data) == 0)
+	else if (print_json(p->data, p->len) == 0)
 		;
 	else if (is_printable(p->data, p->len))
 		printf("%s\n", p->data);
