@@ -137,6 +137,36 @@ void json_null(struct json_gen *j)
 	json_track(j, yajl_gen_null(j->g), 0, false);
 }
 
+void json_quote_len(struct buf *b, const char *s, size_t len)
+{
+	size_t start = 0;
+
+	buf_putc(b, '"');
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		buf_append(b, s + start, i - start);
+		if (c == '"' || c == '\\')
+			buf_printf(b, "\\%c", c);
+		else if (c == '\n')
+			buf_puts(b, "\\n");
+		else if (c == '\t')
+			buf_puts(b, "\\t");
+		else
+			buf_printf(b, "\\u%04x", c);
+		start = i + 1;
+	}
+	buf_append(b, s + start, len - start);
+	buf_putc(b, '"');
+}
+
+void json_quote(struct buf *b, const char *s)
+{
+	json_quote_len(b, s, strlen(s));
+}
+
 int json_parse(const char *text, yajl_val *out, struct buf *err)
 {
 	char msg[256];

@@ -43,6 +43,11 @@ void json_uint64(struct json_gen *j, uint64_t v); /* full 64-bit range, as a num
 void json_bool(struct json_gen *j, bool v);
 void json_null(struct json_gen *j);
 
+/* For replies built by hand with buf_printf: append s as a quoted JSON string literal, with
+ * `"`, backslash and control bytes escaped (\n, \t, \u00XX); other bytes are kept. */
+void json_quote_len(struct buf *b, const char *s, size_t len);
+void json_quote(struct buf *b, const char *s); /* NUL-terminated s */
+
 /* Parse a NUL-terminated document. On error returns -EINVAL and appends yajl's message to err
  * (if not NULL). Free *out with yajl_tree_free. */
 int json_parse(const char *text, yajl_val *out, struct buf *err);

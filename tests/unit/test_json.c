@@ -127,8 +127,30 @@ static void test_reformat(void)
 	buf_fini(&err);
 }
 
+/* Hand-built literals must parse back to the very same bytes. */
+static void test_quote(void)
+{
+	static const char tricky[] = "q\"b\\s/n\nt\tc\x01\x1f}*#$\xc3\xa9";
+	struct buf b = BUF_INIT;
+	yajl_val doc;
+	const char *s;
+
+	buf_puts(&b, "{\"k\":");
+	json_quote(&b, tricky);
+	buf_putc(&b, '}');
+	CHECK(strstr(b.data, "\\u0001\\u001f") != NULL);
+	CHECK(json_parse(b.data, &doc, NULL) == 0);
+	CHECK(json_get_string(doc, "k", &s, NULL) == 0 && strcmp(s, tricky) == 0);
+	yajl_tree_free(doc);
+	buf_reset(&b);
+	json_quote_len(&b, "", 0);
+	CHECK(strcmp(b.data, "\"\"") == 0);
+	buf_fini(&b);
+}
+
 int main(void)
 {
+	test_quote();
 	test_generate_and_parse();
 	test_generator_misuse();
 	test_reformat();
