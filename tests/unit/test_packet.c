@@ -194,8 +194,41 @@ static void test_bulk(void)
 	free(data);
 }
 
+/* Random payloads rich in special bytes, written then read back through random feed sizes. */
+static void test_random_round_trips(void)
+{
+	static const uint8_t alphabet[] = "#$}*+-\x03%ab\0";
+	uint32_t seed = 12345;
+	struct buf stream = BUF_INIT, want = BUF_INIT, log = BUF_INIT;
+
+	for (int round = 0; round < 200; round++) {
+		uint8_t payload[64];
+		size_t len;
+
+		seed = seed * 1103515245u + 12345u;
+		len = (seed >> 16) % sizeof(payload);
+		for (size_t i = 0; i < len; i++) {
+			seed = seed * 1103515245u + 12345u;
+			payload[i] = alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
+		}
+		buf_putc(&stream, '+');
+		pkt_write(&stream, payload, len);
+		buf_puts(&want, "+\nP");
+		buf_append(&want, payload, len);
+		buf_putc(&want, '\n');
+	}
+	for (size_t step = 1; step < 40; step += 3) {
+		transcript(stream.data, stream.len, step, step, 0, &log);
+		CHECK(same_log(&log, want.data, want.len));
+	}
+	buf_fini(&stream);
+	buf_fini(&want);
+	buf_fini(&log);
+}
+
 int main(void)
 {
+	test_random_round_trips();
 	test_basic_stream();
 	test_escapes_and_repeats();
 	test_bad_checksums();
