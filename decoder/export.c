@@ -1,0 +1,2 @@
+/* decoder/export.c — exports (placeholder). */
+#include "decoder/decoder.h"
