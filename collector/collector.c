@@ -1,0 +1,73 @@
+/* collector/collector.c — backend choice (hardware intel_pt PMU, else software PT, or forced)
+ * and the checks every backend shares. */
+#include "collector/collector.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int col_backend_parse(const char *s, enum col_backend *out)
+{
+	static const struct {
+		const char *name;
+		enum col_backend backend;
+	} names[] = {
+		{"auto", COL_BACKEND_AUTO},   {"hw", COL_BACKEND_HW},
+		{"hardware", COL_BACKEND_HW}, {"sw", COL_BACKEND_SW},
+		{"software", COL_BACKEND_SW},
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(s, names[i].name)) {
+			*out = names[i].backend;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+bool col_hw_available(const char *sysfs_dir)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/type", sysfs_dir ? sysfs_dir : COL_INTEL_PT_SYSFS);
+	return access(path, R_OK) == 0;
+}
+
+int col_check_trace_size(uint64_t size, char *err, size_t errlen)
+{
+	if (size >= COL_MIN_TRACE_SIZE && !(size & (size - 1)))
+		return 0;
+	snprintf(
+		err, errlen,
+		"The intel pt trace size must be a power of 2 greater than or equal to 4096 (2^12) "
+		"bytes. It was %llu.",
+		(unsigned long long)size);
+	return -EINVAL;
+}
+
+int col_create(enum col_backend which, struct target *t, const char *sysfs_dir,
+	       struct collector **out, char *err, size_t errlen)
+{
+	int ret;
+
+	*out = NULL;
+	if (which == COL_BACKEND_AUTO)
+		which = col_hw_available(sysfs_dir) ? COL_BACKEND_HW : COL_BACKEND_SW;
+	if (which == COL_BACKEND_HW)
+		return perfpt_create(t, sysfs_dir, out, err, errlen);
+	ret = softpt_create(t, out, err, errlen);
+	if (ret == 0 && !col_hw_available(sysfs_dir))
+		snprintf((*out)->warnings, sizeof((*out)->warnings),
+			 "intel_pt PMU not found: this CPU or VM has no Intel PT; using the "
+			 "software backend (single-stepping, much slower than hardware), which "
+			 "reports an emulated GenuineIntel cpu (family 6, model 122) so decoders "
+			 "accept the trace.");
+	return ret;
+}
+
+void col_destroy(struct collector *c)
+{
+	if (c)
+		c->ops->destroy(c);
+}
