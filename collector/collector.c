@@ -3,9 +3,12 @@
 #include "collector/collector.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "server/target.h"
 
 int col_backend_parse(const char *s, enum col_backend *out)
 {
@@ -70,4 +73,42 @@ void col_destroy(struct collector *c)
 {
 	if (c)
 		c->ops->destroy(c);
+}
+
+int col_fail(struct collector *c, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->error, sizeof(c->error), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+int col_check_process_limit(struct collector *c, const struct col_config *cfg, size_t n)
+{
+	if ((uint64_t)n * cfg->trace_size <= cfg->process_buffer_size_limit)
+		return 0;
+	return col_fail(c, -ENOSPC,
+			"The process can't be traced because the process trace size limit has "
+			"been reached. Consider retracing with a higher limit.");
+}
+
+int col_process_threads(struct collector *c, struct col_config *cfg, pid_t *tids, size_t max)
+{
+	struct target *t = c->target;
+	int n, err;
+
+	if ((err = col_check_trace_size(cfg->trace_size, c->error, sizeof(c->error))))
+		return err;
+	if (!cfg->process_buffer_size_limit)
+		cfg->process_buffer_size_limit = COL_DEFAULT_PROCESS_LIMIT;
+	n = t->ops->threads(t, tids, max);
+	if (n < 0)
+		return col_fail(c, n, "can't list the threads of the process: %s", strerror(-n));
+	if ((size_t)n > max)
+		n = (int)max;
+	if ((err = col_check_process_limit(c, cfg, (size_t)n)))
+		return err;
+	return n;
 }

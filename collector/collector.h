@@ -166,6 +166,16 @@ int col_check_trace_size(uint64_t size, char *err, size_t errlen);
 int col_tsc_conversion_query(struct col_tsc_conversion *out, char *err, size_t errlen);
 uint64_t col_tsc_to_ns(const struct col_tsc_conversion *conv, uint64_t tsc);
 
+/* For backends: puts the sentence in c->error and returns err. */
+int col_fail(struct collector *c, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* For backends starting a process trace: fills tids (up to max) with the target's threads,
+ * defaults cfg->process_buffer_size_limit and checks count × trace_size against it.
+ * Returns the count, or -errno with c->error. */
+int col_process_threads(struct collector *c, struct col_config *cfg, pid_t *tids, size_t max);
+/* The same limit sentence for a count of buffers (threads or cpus). */
+int col_check_process_limit(struct collector *c, const struct col_config *cfg, size_t n);
+
 /* cpuinfo.c: the emulated PT model (GenuineIntel 6/122/1) and the host's identity. */
 void col_emulated_cpu(struct col_cpu *out);
 void col_emulated_cpuinfo(struct buf *out); /* /proc/cpuinfo-shaped text, one per host cpu */

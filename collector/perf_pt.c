@@ -427,18 +427,6 @@ static struct perfpt *to_perfpt(struct collector *c)
 	return (struct perfpt *)c;
 }
 
-static int fail(struct collector *c, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int fail(struct collector *c, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(c->error, sizeof(c->error), fmt, ap);
-	va_end(ap);
-	return err;
-}
-
 static struct perfpt_thread *find_thread(struct perfpt *p, pid_t tid)
 {
 	for (struct perfpt_thread *th = p->threads; th; th = th->next)
@@ -457,7 +445,7 @@ static int trace_thread(struct perfpt *p, pid_t tid, const struct col_config *cf
 		return err;
 	th = calloc(1, sizeof(*th));
 	if (!th)
-		return fail(&p->c, -ENOMEM, "out of memory");
+		return col_fail(&p->c, -ENOMEM, "out of memory");
 	err = event_open(&th->pt, &attr, tid, -1, -1, 0, 0, cfg->trace_size, p->c.error,
 			 sizeof(p->c.error));
 	if (err < 0) {
@@ -489,10 +477,11 @@ static int perfpt_start_thread(struct collector *c, pid_t tid, const struct col_
 	int err;
 
 	if ((th && th->by_process) || (p->process_traced && p->per_cpu))
-		return fail(c, -EEXIST,
-			    "Thread with tid %d is currently traced. Stop tracing it first.", tid);
+		return col_fail(c, -EEXIST,
+				"Thread with tid %d is currently traced. Stop tracing it first.",
+				tid);
 	if (th)
-		return fail(c, -EEXIST, "Thread %d already traced", tid);
+		return col_fail(c, -EEXIST, "Thread %d already traced", tid);
 	if ((err = col_check_trace_size(cfg->trace_size, c->error, sizeof(c->error))))
 		return err;
 	return trace_thread(p, tid, cfg, false);
@@ -504,11 +493,11 @@ static int perfpt_stop_thread(struct collector *c, pid_t tid)
 	struct perfpt_thread *th = find_thread(p, tid);
 
 	if (p->process_traced && p->per_cpu)
-		return fail(c, -EINVAL,
-			    "Can't stop tracing an individual thread when per-cpu "
-			    "process tracing is enabled.");
+		return col_fail(c, -EINVAL,
+				"Can't stop tracing an individual thread when per-cpu "
+				"process tracing is enabled.");
 	if (!th)
-		return fail(c, -ENOENT, "Thread %d not currently traced", tid);
+		return col_fail(c, -ENOENT, "Thread %d not currently traced", tid);
 	unlink_free(p, th);
 	return 0;
 }
@@ -573,22 +562,19 @@ static int start_per_cpu(struct perfpt *p, const struct col_config *cfg)
 	size_t n;
 
 	if (p->threads)
-		return fail(c, -EBUSY, "Threads currently traced. Stop tracing them first.");
+		return col_fail(c, -EBUSY, "Threads currently traced. Stop tracing them first.");
 	if ((err = col_tsc_conversion_query(&conv, c->error, sizeof(c->error))))
 		return err;
 	if ((err = col_host_cpuinfo(&text)) < 0) {
 		buf_fini(&text);
-		return fail(c, err, "can't read /proc/cpuinfo: %s", strerror(-err));
+		return col_fail(c, err, "can't read /proc/cpuinfo: %s", strerror(-err));
 	}
 	n = perfpt_parse_cpus(text.data, ids, MAX_CPUS);
 	buf_fini(&text);
 	if (n > MAX_CPUS)
 		n = MAX_CPUS;
-	if ((uint64_t)n * cfg->trace_size > p->process_cfg.process_buffer_size_limit)
-		return fail(c, -ENOSPC,
-			    "The process can't be traced because the process trace "
-			    "size limit has been reached. Consider retracing with a "
-			    "higher limit.");
+	if ((err = col_check_process_limit(c, cfg, n)))
+		return err;
 	if ((err = perfpt_build_attr(&p->pmu, cfg, true, &attr, c->error, sizeof(c->error))))
 		return err;
 	perfpt_context_switch_attr(&sw);
@@ -602,7 +588,7 @@ static int start_per_cpu(struct perfpt *p, const struct col_config *cfg)
 	p->using_cgroup = p->cgroup_fd > 0;
 	p->cpus = calloc(n, sizeof(*p->cpus));
 	if (!p->cpus)
-		return fail(c, -ENOMEM, "out of memory");
+		return col_fail(c, -ENOMEM, "out of memory");
 	p->ncpus = n;
 	for (size_t i = 0; i < n; i++) {
 		struct perfpt_cpu *cpu = &p->cpus[i];
@@ -627,34 +613,26 @@ static int start_per_cpu(struct perfpt *p, const struct col_config *cfg)
 static int perfpt_start_process(struct collector *c, const struct col_config *cfg)
 {
 	struct perfpt *p = to_perfpt(c);
-	struct target *t = c->target;
 	pid_t tids[1024];
 	int n, err;
 
 	if (p->process_traced)
-		return fail(c, -EEXIST, "Process currently traced. Stop process tracing first");
-	if ((err = col_check_trace_size(cfg->trace_size, c->error, sizeof(c->error))))
-		return err;
+		return col_fail(c, -EEXIST, "Process currently traced. Stop process tracing first");
 	p->process_cfg = *cfg;
-	if (!p->process_cfg.process_buffer_size_limit)
-		p->process_cfg.process_buffer_size_limit = COL_DEFAULT_PROCESS_LIMIT;
 	if (cfg->per_cpu) {
+		if ((err = col_check_trace_size(cfg->trace_size, c->error, sizeof(c->error))))
+			return err;
+		if (!p->process_cfg.process_buffer_size_limit)
+			p->process_cfg.process_buffer_size_limit = COL_DEFAULT_PROCESS_LIMIT;
 		p->process_cfg.enable_tsc = true;
 		if ((err = start_per_cpu(p, &p->process_cfg)))
 			return err;
 		p->process_traced = true;
 		return 0;
 	}
-	n = t->ops->threads(t, tids, sizeof(tids) / sizeof(tids[0]));
+	n = col_process_threads(c, &p->process_cfg, tids, sizeof(tids) / sizeof(tids[0]));
 	if (n < 0)
-		return fail(c, n, "can't list the threads of the process: %s", strerror(-n));
-	if (n > (int)(sizeof(tids) / sizeof(tids[0])))
-		n = sizeof(tids) / sizeof(tids[0]);
-	if ((uint64_t)n * cfg->trace_size > p->process_cfg.process_buffer_size_limit)
-		return fail(c, -ENOSPC,
-			    "The process can't be traced because the process trace "
-			    "size limit has been reached. Consider retracing with a "
-			    "higher limit.");
+		return n;
 	p->process_traced = true;
 	for (int i = 0; i < n; i++)
 		if (!find_thread(p, tids[i]) && (err = trace_thread(p, tids[i], cfg, true)) < 0) {
@@ -669,7 +647,7 @@ static ssize_t perfpt_read_thread(struct collector *c, pid_t tid, struct buf *ou
 	struct perfpt_thread *th = find_thread(to_perfpt(c), tid);
 
 	if (!th)
-		return fail(c, -ENOENT, "Thread %d not currently traced", tid);
+		return col_fail(c, -ENOENT, "Thread %d not currently traced", tid);
 	return event_read_aux(&th->pt, out);
 }
 
@@ -688,7 +666,7 @@ static ssize_t perfpt_read_cpu(struct collector *c, int id, enum col_cpu_data ki
 	bool was;
 
 	if (!cpu)
-		return fail(c, -ENOENT, "Cpu %d is not traced", id);
+		return col_fail(c, -ENOENT, "Cpu %d is not traced", id);
 	if (kind == COL_DATA_IPT)
 		return event_read_aux(&cpu->pt, out);
 	was = cpu->pt.enabled;
@@ -740,7 +718,7 @@ static int perfpt_cpu_info(struct collector *c, struct buf *out)
 {
 	int err = col_host_cpuinfo(out);
 
-	return err < 0 ? fail(c, err, "can't read /proc/cpuinfo: %s", strerror(-err)) : 0;
+	return err < 0 ? col_fail(c, err, "can't read /proc/cpuinfo: %s", strerror(-err)) : 0;
 }
 
 static void perfpt_cpu_identity(struct collector *c, struct col_cpu *out)
@@ -760,10 +738,10 @@ static int perfpt_thread_created(struct collector *c, pid_t tid)
 		if (th->by_process)
 			sum += th->pt.aux_size;
 	if (sum + p->process_cfg.trace_size > p->process_cfg.process_buffer_size_limit)
-		return fail(c, -ENOSPC,
-			    "Thread %d can't be traced as the process trace size limit "
-			    "has been reached. Consider retracing with a higher limit.",
-			    tid);
+		return col_fail(c, -ENOSPC,
+				"Thread %d can't be traced as the process trace size limit "
+				"has been reached. Consider retracing with a higher limit.",
+				tid);
 	return trace_thread(p, tid, &p->process_cfg, true);
 }
 

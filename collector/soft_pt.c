@@ -34,18 +34,6 @@ static struct softpt *to_softpt(struct collector *c)
 	return (struct softpt *)c;
 }
 
-static int fail(struct collector *c, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int fail(struct collector *c, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(c->error, sizeof(c->error), fmt, ap);
-	va_end(ap);
-	return err;
-}
-
 static struct softpt_thread *find_thread(struct softpt *s, pid_t tid)
 {
 	for (struct softpt_thread *th = s->threads; th; th = th->next)
@@ -104,7 +92,7 @@ static int trace_thread(struct softpt *s, pid_t tid, const struct col_config *cf
 
 	th = calloc(1, sizeof(*th));
 	if (!th)
-		return fail(&s->c, -ENOMEM, "out of memory tracing thread %d", tid);
+		return col_fail(&s->c, -ENOMEM, "out of memory tracing thread %d", tid);
 	ec.ring_size = cfg->trace_size;
 	if (cfg->psb_period >= 0)
 		ec.psb_period = ptenc_psb_period_bytes((unsigned)cfg->psb_period);
@@ -112,7 +100,7 @@ static int trace_thread(struct softpt *s, pid_t tid, const struct col_config *cf
 	th->enc = ptenc_alloc(&ec, read_target, t);
 	if (!th->enc) {
 		free(th);
-		return fail(&s->c, -ENOMEM, "out of memory tracing thread %d", tid);
+		return col_fail(&s->c, -ENOMEM, "out of memory tracing thread %d", tid);
 	}
 	th->owner = s;
 	th->tid = tid;
@@ -123,8 +111,8 @@ static int trace_thread(struct softpt *s, pid_t tid, const struct col_config *cf
 	if (err < 0) {
 		ptenc_free(th->enc);
 		free(th);
-		return fail(&s->c, err, "Thread %d can't be traced: single-stepping failed: %s",
-			    tid, t->error[0] ? t->error : strerror(-err));
+		return col_fail(&s->c, err, "Thread %d can't be traced: single-stepping failed: %s",
+				tid, t->error[0] ? t->error : strerror(-err));
 	}
 	th->next = s->threads;
 	s->threads = th;
@@ -138,12 +126,12 @@ static int softpt_start_thread(struct collector *c, pid_t tid, const struct col_
 	int err;
 
 	if (th && th->by_process)
-		return fail(c, -EEXIST,
-			    "Thread with tid %d is currently traced. Stop tracing it "
-			    "first.",
-			    tid);
+		return col_fail(c, -EEXIST,
+				"Thread with tid %d is currently traced. Stop tracing it "
+				"first.",
+				tid);
 	if (th)
-		return fail(c, -EEXIST, "Thread %d already traced", tid);
+		return col_fail(c, -EEXIST, "Thread %d already traced", tid);
 	if ((err = col_check_trace_size(cfg->trace_size, c->error, sizeof(c->error))))
 		return err;
 	return trace_thread(s, tid, cfg, false);
@@ -164,7 +152,7 @@ static int softpt_stop_thread(struct collector *c, pid_t tid)
 	struct softpt_thread *th = find_thread(s, tid);
 
 	if (!th)
-		return fail(c, -ENOENT, "Thread %d not currently traced", tid);
+		return col_fail(c, -ENOENT, "Thread %d not currently traced", tid);
 	unlink_thread(s, th);
 	thread_free(s, th);
 	return 0;
@@ -197,32 +185,20 @@ static int softpt_stop_all(struct collector *c)
 static int softpt_start_process(struct collector *c, const struct col_config *cfg)
 {
 	struct softpt *s = to_softpt(c);
-	struct target *t = c->target;
 	pid_t tids[1024];
 	int n, err;
 
 	if (s->process_traced)
-		return fail(c, -EEXIST, "Process currently traced. Stop process tracing first");
+		return col_fail(c, -EEXIST, "Process currently traced. Stop process tracing first");
 	if (cfg->per_cpu)
-		return fail(
+		return col_fail(
 			c, -EOPNOTSUPP,
 			"Per-cpu tracing needs the intel_pt PMU; this server traces in "
 			"software, per thread. Start the process trace without per-cpu tracing.");
-	if ((err = col_check_trace_size(cfg->trace_size, c->error, sizeof(c->error))))
-		return err;
-	n = t->ops->threads(t, tids, sizeof(tids) / sizeof(tids[0]));
-	if (n < 0)
-		return fail(c, n, "can't list the threads of the process: %s", strerror(-n));
-	if (n > (int)(sizeof(tids) / sizeof(tids[0])))
-		n = sizeof(tids) / sizeof(tids[0]);
 	s->process_cfg = *cfg;
-	if (!s->process_cfg.process_buffer_size_limit)
-		s->process_cfg.process_buffer_size_limit = COL_DEFAULT_PROCESS_LIMIT;
-	if ((uint64_t)n * cfg->trace_size > s->process_cfg.process_buffer_size_limit)
-		return fail(c, -ENOSPC,
-			    "The process can't be traced because the process trace "
-			    "size limit has been reached. Consider retracing with a "
-			    "higher limit.");
+	n = col_process_threads(c, &s->process_cfg, tids, sizeof(tids) / sizeof(tids[0]));
+	if (n < 0)
+		return n;
 	s->process_traced = true;
 	for (int i = 0; i < n; i++) {
 		if (find_thread(s, tids[i]))
@@ -240,7 +216,7 @@ static ssize_t softpt_read_thread(struct collector *c, pid_t tid, struct buf *ou
 	struct softpt_thread *th = find_thread(to_softpt(c), tid);
 
 	if (!th)
-		return fail(c, -ENOENT, "Thread %d not currently traced", tid);
+		return col_fail(c, -ENOENT, "Thread %d not currently traced", tid);
 	return ptenc_read(th->enc, out);
 }
 
@@ -249,10 +225,10 @@ static ssize_t softpt_read_cpu(struct collector *c, int cpu, enum col_cpu_data k
 {
 	(void)kind;
 	(void)out;
-	return fail(c, -EOPNOTSUPP,
-		    "No per-cpu trace for cpu %d: the software backend traces "
-		    "per thread.",
-		    cpu);
+	return col_fail(c, -EOPNOTSUPP,
+			"No per-cpu trace for cpu %d: the software backend traces "
+			"per thread.",
+			cpu);
 }
 
 static void softpt_state(struct collector *c, struct col_state *out)
@@ -309,10 +285,10 @@ static int softpt_thread_created(struct collector *c, pid_t tid)
 	if (!s->process_traced || find_thread(s, tid))
 		return 0;
 	if (process_bytes(s) + s->process_cfg.trace_size > s->process_cfg.process_buffer_size_limit)
-		return fail(c, -ENOSPC,
-			    "Thread %d can't be traced as the process trace size limit "
-			    "has been reached. Consider retracing with a higher limit.",
-			    tid);
+		return col_fail(c, -ENOSPC,
+				"Thread %d can't be traced as the process trace size limit "
+				"has been reached. Consider retracing with a higher limit.",
+				tid);
 	return trace_thread(s, tid, &s->process_cfg, true);
 }
 
