@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <intel-pt.h>
 
@@ -19,26 +20,35 @@ void dec_trace_init(struct dec_trace *t)
 	memset(t, 0, sizeof(*t));
 }
 
+/* Records live in their own mapping, backed by huge pages where the kernel allows: a large
+ * decode writes hundreds of megabytes, and 4 KiB page faults would cost more than decoding. */
+#define TRACE_GRANULE (2u << 20)
+
 void dec_trace_fini(struct dec_trace *t)
 {
-	free(t->recs);
+	if (t->recs)
+		munmap(t->recs, t->cap * sizeof(*t->recs));
 	dec_trace_init(t);
 }
 
 static int trace_reserve(struct dec_trace *t, size_t extra)
 {
-	size_t cap = t->cap ? t->cap : 256;
-	struct dec_record *r;
+	size_t bytes = t->cap ? t->cap * sizeof(*t->recs) : TRACE_GRANULE;
+	void *p;
 
 	if (t->n + extra <= t->cap)
 		return 0;
-	while (cap < t->n + extra)
-		cap *= 2;
-	r = realloc(t->recs, cap * sizeof(*r));
-	if (!r)
+	while (bytes < (t->n + extra) * sizeof(*t->recs))
+		bytes *= 2;
+	if (t->recs)
+		p = mremap(t->recs, t->cap * sizeof(*t->recs), bytes, MREMAP_MAYMOVE);
+	else
+		p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
 		return -ENOMEM;
-	t->recs = r;
-	t->cap = cap;
+	madvise(p, bytes, MADV_HUGEPAGE);
+	t->recs = p;
+	t->cap = bytes / sizeof(*t->recs);
 	return 0;
 }
 

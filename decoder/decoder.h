@@ -82,7 +82,7 @@ struct dec_record {
 };
 
 struct dec_trace {
-	struct dec_record *recs; /* malloc'd; owned by the trace */
+	struct dec_record *recs; /* owned by the trace (its own mapping): dec_trace_fini frees */
 	size_t n, cap;
 	uint64_t ninsn; /* instructions in all blocks */
 	uint64_t ngaps;
