@@ -89,6 +89,9 @@ class Config:
         self.server = server
         self.server_path = server_path or PEER_PATHS.get(server)
         self.sample = os.path.join(programs_dir, "sample")
+        for path in (self.sample, self.server_path):
+            if not path or not os.access(path, os.X_OK):
+                raise SystemExit(f"e2e: {path} is missing or not executable (build first)")
         self.source_dir = source_dir
         self.lines = source_lines(os.path.join(source_dir, "sample.c"))
         self.lines.update(source_lines(os.path.join(source_dir, "ptsample_lib.c")))
@@ -222,10 +225,14 @@ class Session:
         path = os.path.join(self.cfg.workdir, f"{self.name}.script")
         with open(path, "w") as f:
             f.write("\n".join(script) + "\n")
+        # Both debuggers go on after a failing command (gdb: one -ex per line; lldb: the
+        # setting), so one broken step does not hide what the rest of the session shows.
         if self.debugger == "gdb":
-            argv = [GDB, "-batch", "-nx", "-x", path]
+            argv = [GDB, "-batch", "-nx"] + [a for line in script for a in ("-ex", line)]
         else:
-            argv = [LLDB, "--no-lldbinit", "-b", "-s", path]
+            argv = [LLDB, "--no-lldbinit", "-O",
+                    "settings set interpreter.stop-command-source-on-error false",
+                    "-b", "-s", path]
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, env=self.env, cwd=self.cfg.workdir,
                                 start_new_session=True)

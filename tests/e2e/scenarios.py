@@ -38,6 +38,9 @@ def break_gdb(cfg, transport):
         "watch watched_global",
         "continue",
         "delete",
+        f"tbreak sample.c:{cfg.lines['fib_leaf']}",
+        "continue",
+        "bt",
         "continue",
     ])
     c = Checker(s)
@@ -76,6 +79,11 @@ def break_gdb(cfg, transport):
     c.see(r"Watchpoint 5: watched_global", "software watchpoint set")
     c.see(r"Old value = 0\s+New value = 7", "watchpoint fired on the write")
     c.see(r"run_basic \(exit_code=3\) at .*sample\.c:\d+")
+    c.see(r"Temporary breakpoint 6, fib \(n=1\) at .*" + where(cfg, "fib_leaf"))
+    depth = c.see(r"(?s)#0\s+fib \(n=1\).*?in run_basic")
+    if depth:
+        c.require(depth.group(0).count(" in fib (n=") == 9,
+                  "bt at the deepest fib shows fib(10)..fib(2) above fib(1)")
     c.see(r"\[Inferior 1 \(process \d+\) exited with code 03\]", "exit code 3")
     c.see_anywhere(r"sample: fib\(10\)=55 sorted=1,3,5,9 local=1264 lib=libptsample bss=858",
                    "the program's own output")
@@ -99,10 +107,15 @@ def break_lldb(cfg, transport):
         "next", "step", "finish",
         "register read pc", "stepi", "register read pc",
         "breakpoint set -n sample_before_watch", "continue",
+        "breakpoint delete",
+        f"breakpoint set -f sample.c -l {cfg.lines['fib_leaf']} -o true",
+        "continue",
+        "bt",
         "watchpoint set variable watched_global",
         "continue",
-        "breakpoint delete",
-        "continue",
+        # If the watchpoint did fire, go on to the exit.
+        "script if lldb.process.GetState() == lldb.eStateStopped: "
+        "lldb.debugger.HandleCommand('continue')",
     ])
     c = Checker(s)
     c.see(r"stop reason = breakpoint 2\.1", "stopped at the library breakpoint")
@@ -139,11 +152,19 @@ def break_lldb(cfg, transport):
                   f"stepi moved pc forward ({pc1.group(1)} -> {pc2.group(1)})")
     c.see(r"stop reason = breakpoint 4\.1")
     c.see(r"sample`sample_before_watch")
+    c.see(r"stop reason = one-shot breakpoint 5")
+    c.see(r"sample`fib\(n=1\) at " + where(cfg, "fib_leaf"), "one-shot breakpoint in fib")
+    depth = c.see(r"(?s)frame #0: \S+ sample`fib\(n=1\).*?sample`run_basic")
+    if depth:
+        c.require(depth.group(0).count("sample`fib(n=") == 10,
+                  "bt at the deepest fib shows fib(10)..fib(1)")
     # Watchpoints in lldb are hardware ones, which never fire in this VM: accept either a
     # watchpoint that is set (and then may or may not fire) or a clear error.
     w = c.see(r"Watchpoint created|error: .*[Ww]atchpoint.*", "watchpoint set or refused")
     if w:
-        print(f"    note: {s.name} on {cfg.server}: lldb watchpoint: {w.group(0).strip()}")
+        fired = "stop reason = watchpoint" in s.transcript
+        print(f"    note: {s.name} on {cfg.server}: lldb watchpoint: {w.group(0).strip()}"
+              f" ({'fired' if fired else 'never fired'})")
     c.see(r"Process \d+ exited with status = 3 \(0x00000003\)", "exit status 3")
     c.see_anywhere(r"sample: fib\(10\)=55 sorted=1,3,5,9 local=1264 lib=libptsample bss=858",
                    "the program's own output")

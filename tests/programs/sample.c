@@ -20,7 +20,7 @@ struct sample_point {
 
 int global_counter = 42;                  /* initialised: lives in .data */
 long global_bss_value;                    /* zero: lives in .bss */
-volatile int watched_global;              /* written once, after sample_before_watch */
+volatile int watched_global;              /* written after sample_before_watch, and last */
 volatile sig_atomic_t usr1_seen;          /* set by the SIGUSR1 handler */
 volatile int threads_ready;               /* threads that reached thread_block_here */
 struct sample_point global_point = {3, 4, "global"};
@@ -78,6 +78,7 @@ static int run_basic(int exit_code)
 	printf("sample: fib(10)=%d sorted=%d,%d,%d,%d local=%d lib=%s bss=%ld\n", fib(10),
 	       numbers[0], numbers[1], numbers[2], numbers[3], local_value,
 	       ptsample_lib_name(name, sizeof(name)), global_bss_value);
+	watched_global = 8; /* LINE: watch_write_last (the one lldb's watchpoint can see) */
 	free(heap_value);
 	return exit_code;
 }
