@@ -1,0 +1,51 @@
+/* server/handlers/handlers.h — every packet handler, by family. The dispatch table in
+ * server/dispatch.c is the one place that maps packet names to these. */
+#ifndef PTSTUB_SERVER_HANDLERS_H
+#define PTSTUB_SERVER_HANDLERS_H
+
+#include "server/dispatch.h"
+#include "server/session.h"
+
+/* query.c: negotiation and process/host facts */
+handler_fn handle_qSupported, handle_QStartNoAckMode, handle_QThreadSuffixSupported,
+	handle_QListThreadsInStopReply, handle_QEnableErrorStrings, handle_qHostInfo,
+	handle_qProcessInfo, handle_qC, handle_qfThreadInfo, handle_qsThreadInfo, handle_qAttached,
+	handle_qSymbol, handle_qWatchpointSupportInfo, handle_QPassSignals, handle_QProgramSignals,
+	handle_qGetWorkingDir, handle_vCont_query, handle_H, handle_T, handle_ok_packet,
+	handle_qFileLoadAddress;
+
+/* stop.c: stop replies and thread state */
+handler_fn handle_question, handle_qThreadStopInfo, handle_jThreadsInfo;
+
+/* exec.c: run control and process lifecycle */
+handler_fn handle_c, handle_C, handle_s, handle_S, handle_vCont, handle_k, handle_vKill,
+	handle_D, handle_vRun, handle_A, handle_qLaunchSuccess, handle_vAttach, handle_extended,
+	handle_QEnvironment, handle_QEnvironmentHexEncoded, handle_QEnvironmentUnset,
+	handle_QEnvironmentReset, handle_QSetWorkingDir, handle_QSetDisableASLR,
+	handle_QDisableRandomization, handle_QSetSTDIN, handle_QSetSTDOUT, handle_QSetSTDERR;
+
+/* regs.c: registers and the target description */
+handler_fn handle_p, handle_P, handle_g, handle_G, handle_qRegisterInfo,
+	handle_QSaveRegisterState, handle_QRestoreRegisterState;
+/* The target description XML (also served by qXfer:features). */
+void regs_target_xml(struct buf *out, bool lldb);
+
+/* memory.c: memory, breakpoints, regions */
+handler_fn handle_m, handle_M, handle_x, handle_X, handle_Z, handle_z,
+	handle_qMemoryRegionInfo;
+
+/* xfer.c: qXfer objects */
+handler_fn handle_qXfer;
+
+/* files.c: host I/O */
+handler_fn handle_vFile;
+
+/* Helpers shared between handler files. */
+/* Parse "<addr>,<len>" (hex); *rest points after it. -EINVAL on bad input. */
+int parse_addr_len(const char *args, size_t len, uint64_t *addr, uint64_t *n, const char **rest);
+/* Reply E.. and return true when there is no live process to act on. */
+bool need_target(struct session *s);
+/* Append the library-list-svr4 document for the target to out. -errno if none. */
+int svr4_library_list(struct target *t, struct buf *out);
+
+#endif

@@ -1,0 +1,241 @@
+/* server/handlers/memory.c — memory reads and writes (m, x, M, X), breakpoints and
+ * watchpoints (Z/z), and qMemoryRegionInfo with each region's dirty pages. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "protocol/hex.h"
+#include "server/handlers/handlers.h"
+
+/* Bytes a single read may return: the reply must fit the packet size we advertised. */
+#define MAX_READ (SESSION_PACKET_SIZE - 64)
+
+static void memory_error(struct session *s, ssize_t err, uint64_t addr)
+{
+	reply_error(s, (int)err, "cannot access memory at 0x%llx: %s", (unsigned long long)addr,
+		    s->target->error[0] ? s->target->error : strerror((int)-err));
+}
+
+static bool parse_read(struct session *s, const char *args, size_t len, uint64_t *addr,
+		       uint64_t *n)
+{
+	const char *rest;
+	if (parse_addr_len(args, len, addr, n, &rest) < 0 || rest != args + len) {
+		reply_error(s, EINVAL, "expected <address>,<length> in hex");
+		return false;
+	}
+	return !need_target(s);
+}
+
+/* m<addr>,<len>: hex reply; a short read returns what was readable. */
+enum handler_result handle_m(struct session *s, const char *args, size_t len)
+{
+	uint64_t addr, n;
+	if (!parse_read(s, args, len, &addr, &n))
+		return HANDLER_REPLY;
+	if (n > MAX_READ / 2)
+		n = MAX_READ / 2;
+	if (n == 0)
+		return HANDLER_REPLY;
+	uint8_t *tmp = malloc(n);
+	if (!tmp) {
+		reply_error(s, ENOMEM, "out of memory");
+		return HANDLER_REPLY;
+	}
+	ssize_t got = s->target->ops->read_memory(s->target, addr, tmp, n);
+	if (got <= 0)
+		memory_error(s, got < 0 ? got : -EIO, addr);
+	else
+		buf_put_hex(&s->reply, tmp, (size_t)got);
+	free(tmp);
+	return HANDLER_REPLY;
+}
+
+/* x<addr>,<len>: LLDB's binary read; the bytes go straight into the reply buffer. */
+enum handler_result handle_x(struct session *s, const char *args, size_t len)
+{
+	uint64_t addr, n;
+	if (!parse_read(s, args, len, &addr, &n))
+		return HANDLER_REPLY;
+	if (n == 0) {
+		reply_ok(s); /* the x0,0 probe: binary reads are supported */
+		return HANDLER_REPLY;
+	}
+	if (n > MAX_READ)
+		n = MAX_READ;
+	void *dst = buf_tail(&s->reply, n);
+	ssize_t got = s->target->ops->read_memory(s->target, addr, dst, n);
+	if (got <= 0)
+		memory_error(s, got < 0 ? got : -EIO, addr);
+	else
+		buf_commit(&s->reply, (size_t)got);
+	return HANDLER_REPLY;
+}
+
+static void write_bytes(struct session *s, uint64_t addr, const uint8_t *data, size_t n)
+{
+	if (n == 0) {
+		reply_ok(s);
+		return;
+	}
+	ssize_t put = s->target->ops->write_memory(s->target, addr, data, n);
+	if (put < 0)
+		memory_error(s, put, addr);
+	else if ((size_t)put < n)
+		memory_error(s, -EIO, addr + (uint64_t)put);
+	else
+		reply_ok(s);
+}
+
+/* M<addr>,<len>:<hex> */
+enum handler_result handle_M(struct session *s, const char *args, size_t len)
+{
+	uint64_t addr, n;
+	const char *p;
+	if (parse_addr_len(args, len, &addr, &n, &p) < 0 || p >= args + len || *p != ':' ||
+	    (size_t)(args + len - p - 1) != 2 * n) {
+		reply_error(s, EINVAL, "expected M<address>,<length>:<hex bytes>");
+		return HANDLER_REPLY;
+	}
+	if (need_target(s))
+		return HANDLER_REPLY;
+	uint8_t *tmp = malloc(n ? n : 1);
+	if (!tmp || hex_decode(p + 1, n, tmp) < 0)
+		reply_error(s, EINVAL, "M: data is not hex");
+	else
+		write_bytes(s, addr, tmp, n);
+	free(tmp);
+	return HANDLER_REPLY;
+}
+
+/* X<addr>,<len>:<binary> (escapes already undone by the framer) */
+enum handler_result handle_X(struct session *s, const char *args, size_t len)
+{
+	uint64_t addr, n;
+	const char *p;
+	if (parse_addr_len(args, len, &addr, &n, &p) < 0 || p >= args + len || *p != ':' ||
+	    (size_t)(args + len - p - 1) != n) {
+		reply_error(s, EINVAL, "expected X<address>,<length>:<binary data>");
+		return HANDLER_REPLY;
+	}
+	if (n == 0 && !s->target) {
+		reply_ok(s); /* the X probe GDB sends before any process exists */
+		return HANDLER_REPLY;
+	}
+	if (need_target(s))
+		return HANDLER_REPLY;
+	write_bytes(s, addr, (const uint8_t *)p + 1, n);
+	return HANDLER_REPLY;
+}
+
+/* Z<type>,<addr>,<kind> / z...: breakpoints (0 software, 1 hardware) and watchpoints. */
+static enum handler_result point(struct session *s, const char *args, size_t len, bool insert)
+{
+	const char *p = args, *end = args + len;
+	uint64_t type, addr, kind;
+	if (hex_parse_u64(&p, end, &type) < 0 || p >= end || *p++ != ',' ||
+	    parse_addr_len(p, (size_t)(end - p), &addr, &kind, &p) < 0 || type > 4) {
+		reply_error(s, EINVAL, "expected Z<type>,<address>,<kind>");
+		return HANDLER_REPLY;
+	}
+	/* Conditions and commands (;X..., ;cmds) are not advertised, so not expected. */
+	if (need_target(s))
+		return HANDLER_REPLY;
+	struct target *t = s->target;
+	int rc = insert ? t->ops->insert_point(t, (enum tgt_point)type, addr, (unsigned)kind)
+			: t->ops->remove_point(t, (enum tgt_point)type, addr, (unsigned)kind);
+	if (rc == -EOPNOTSUPP)
+		return HANDLER_REPLY; /* empty: this kind of point is not supported */
+	if (rc < 0)
+		reply_error(s, rc, "cannot %s %s at 0x%llx: %s", insert ? "insert" : "remove",
+			    type == 0 ? "breakpoint" : type == 1 ? "hardware breakpoint" : "watchpoint",
+			    (unsigned long long)addr, t->error[0] ? t->error : strerror(-rc));
+	else
+		reply_ok(s);
+	return HANDLER_REPLY;
+}
+
+enum handler_result handle_Z(struct session *s, const char *args, size_t len)
+{
+	return point(s, args, len, true);
+}
+
+enum handler_result handle_z(struct session *s, const char *args, size_t len)
+{
+	return point(s, args, len, false);
+}
+
+/* The dirty-pages key: every modified page of [start, end), or nothing when it cannot be told
+ * or the list would not fit in a reply. */
+static void put_dirty_pages(struct session *s, uint64_t start, uint64_t end)
+{
+	uint64_t *pages = NULL;
+	size_t n = 0;
+	if (s->target->ops->dirty_pages(s->target, start, end, &pages, &n) < 0) {
+		free(pages);
+		return;
+	}
+	/* Each page costs at most 17 bytes ("<hex>,"); leave room for the other keys. */
+	if (n * 17 > SESSION_PACKET_SIZE - 1024) {
+		free(pages);
+		return;
+	}
+	buf_puts(&s->reply, "dirty-pages:");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			buf_putc(&s->reply, ',');
+		buf_put_hex_u64(&s->reply, pages[i]);
+	}
+	buf_putc(&s->reply, ';');
+	free(pages);
+}
+
+enum handler_result handle_qMemoryRegionInfo(struct session *s, const char *args, size_t len)
+{
+	const char *p = args, *end = args + len;
+	uint64_t addr;
+	if (p >= end || *p++ != ':' || hex_parse_u64(&p, end, &addr) < 0) {
+		reply_error(s, EINVAL, "expected qMemoryRegionInfo:<address>");
+		return HANDLER_REPLY;
+	}
+	if (need_target(s))
+		return HANDLER_REPLY;
+	struct tgt_region *r = NULL;
+	size_t n = 0;
+	int rc = s->target->ops->regions(s->target, &r, &n);
+	if (rc < 0) {
+		reply_error(s, rc, "cannot read the memory map: %s", strerror(-rc));
+		return HANDLER_REPLY;
+	}
+	uint64_t gap_start = 0;
+	size_t i;
+	for (i = 0; i < n && r[i].end <= addr; i++)
+		gap_start = r[i].end;
+	if (i == n || addr < r[i].start) {
+		/* Unmapped: the gap up to the next mapping (or the top of the address space). */
+		uint64_t gap_end = i < n ? r[i].start : 0;
+		buf_printf(&s->reply, "start:%llx;size:%llx;", (unsigned long long)gap_start,
+			   (unsigned long long)(gap_end - gap_start));
+		free(r);
+		return HANDLER_REPLY;
+	}
+	struct tgt_region *m = &r[i];
+	buf_printf(&s->reply, "start:%llx;size:%llx;permissions:%s%s%s;",
+		   (unsigned long long)m->start, (unsigned long long)(m->end - m->start),
+		   m->prot & PROT_READ ? "r" : "", m->prot & PROT_WRITE ? "w" : "",
+		   m->prot & PROT_EXEC ? "x" : "");
+	if (m->path[0]) {
+		buf_puts(&s->reply, "name:");
+		buf_put_hex_str(&s->reply, m->path);
+		buf_putc(&s->reply, ';');
+	}
+	if (strcmp(m->path, "[stack]") == 0)
+		buf_puts(&s->reply, "type:stack;");
+	else if (strcmp(m->path, "[heap]") == 0)
+		buf_puts(&s->reply, "type:heap;");
+	put_dirty_pages(s, m->start, m->end);
+	free(r);
+	return HANDLER_REPLY;
+}
