@@ -1,0 +1,159 @@
+/* server/linux/resume.c — resuming threads per the client's actions: pending events are
+ * reported before anything runs, threads sitting on an inserted breakpoint first step off it
+ * alone (int3 lifted, one single step, int3 back), then everyone asked to runs. */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ptrace.h>
+
+#include "server/linux/linux_target.h"
+
+int lx_ptrace_resume(struct lx_target *lt, struct lx_thread *th, bool step, int signo)
+{
+	(void)lt;
+	if (ptrace(step ? PTRACE_SINGLESTEP : PTRACE_CONT, th->tid, 0, (long)signo) < 0)
+		return -errno;
+	th->running = true;
+	th->stepping = step;
+	return 0;
+}
+
+static const struct tgt_resume *lx_action_for(pid_t tid, const struct tgt_resume *actions, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (actions[i].tid == tid || actions[i].tid == -1)
+			return &actions[i];
+	return NULL;
+}
+
+/* Set each thread's plan; true if a thread to be resumed still has an unreported event
+ * (a signal the client resumes it with counts as delivered, not pending). */
+static bool lx_plan(struct lx_target *lt, const struct tgt_resume *actions, size_t n)
+{
+	bool pending = false;
+
+	for (size_t i = 0; i < lt->nthreads; i++) {
+		struct lx_thread *th = &lt->threads[i];
+		const struct tgt_resume *a = lx_action_for(th->tid, actions, n);
+
+		th->plan = a ? a->kind : TGT_RESUME_STOP;
+		th->plan_signo = a ? a->signo : 0;
+		th->over_done = false;
+		if (th->plan == TGT_RESUME_STOP || !th->event)
+			continue;
+		if (th->stop.reason == TGT_STOP_SIGNAL && th->plan_signo == th->stop.signo)
+			th->event = false;
+		else
+			pending = true;
+	}
+	return pending;
+}
+
+int lx_resume(struct target *t, const struct tgt_resume *actions, size_t n)
+{
+	struct lx_target *lt = lx_of(t);
+
+	if (!lt->alive)
+		return lx_set_error(lt, -ESRCH, "the process is not running");
+	if (lt->phase != LX_IDLE)
+		return lx_set_error(lt, -EBUSY, "the process is already running");
+	if (lx_plan(lt, actions, n)) {
+		lt->phase = LX_STOPPING;
+		lx_report(lt);
+		return 0;
+	}
+	for (size_t i = 0; i < lt->nthreads; i++) {
+		struct lx_thread *th = &lt->threads[i];
+
+		if (th->plan != TGT_RESUME_STOP)
+			th->stop = (struct tgt_thread_stop){.tid = th->tid};
+	}
+	lx_proceed(lt);
+	return 0;
+}
+
+/* Start stepping one thread off the breakpoint under its pc; true if it was needed. */
+static bool lx_step_over_start(struct lx_target *lt, struct lx_thread *th)
+{
+	struct lx_breakpoint *bp;
+	uint64_t pc;
+
+	th->over_done = true;
+	if (lx_get_pc(th->tid, &pc) < 0 || !(bp = lx_breakpoint_at(lt, pc)))
+		return false;
+	if (lx_breakpoint_lift(lt, bp) < 0)
+		return false;
+	if (th->plan == TGT_RESUME_CONTINUE && lt->trace_tid == th->tid)
+		lx_trace_announce(lt, th);
+	th->stepping_over = true;
+	th->step_over_addr = pc;
+	lt->phase = LX_STEP_OVER;
+	if (lx_ptrace_resume(lt, th, true, th->plan_signo) < 0) {
+		lx_breakpoint_plant(lt, bp);
+		th->stepping_over = false;
+		lt->phase = LX_RUNNING;
+		return false;
+	}
+	th->plan_signo = 0;
+	return true;
+}
+
+void lx_proceed(struct lx_target *lt)
+{
+	for (size_t i = 0; i < lt->nthreads; i++) {
+		struct lx_thread *th = &lt->threads[i];
+
+		if (th->plan != TGT_RESUME_STOP && !th->over_done && lx_step_over_start(lt, th))
+			return;
+	}
+	lt->phase = LX_RUNNING;
+	for (size_t i = 0; i < lt->nthreads; i++) {
+		struct lx_thread *th = &lt->threads[i];
+		int signo = th->plan_signo;
+
+		if (th->plan == TGT_RESUME_STOP || th->running)
+			continue;
+		th->plan_signo = 0;
+		if (th->plan == TGT_RESUME_CONTINUE && lt->trace_tid == th->tid)
+			lx_trace_start(lt, th, signo);
+		else
+			lx_ptrace_resume(lt, th, th->plan == TGT_RESUME_STEP, signo);
+	}
+	lx_check_progress(lt);
+}
+
+void lx_step_over_done(struct lx_target *lt, struct lx_thread *th)
+{
+	struct lx_breakpoint *bp = lx_breakpoint_at(lt, th->step_over_addr);
+	uint64_t pc = 0;
+
+	if (bp)
+		lx_breakpoint_plant(lt, bp);
+	th->stepping_over = false;
+	if (th->plan == TGT_RESUME_CONTINUE && lt->trace_tid == th->tid && lt->obs.step &&
+	    lx_get_pc(th->tid, &pc) == 0)
+		lt->obs.step(lt->obs.ctx, th->tid, th->step_over_addr, pc);
+	if (lt->interrupt_requested || th->plan == TGT_RESUME_STEP) {
+		if (th->plan == TGT_RESUME_STEP) {
+			th->stop = (struct tgt_thread_stop){
+				.tid = th->tid, .reason = TGT_STOP_STEP, .signo = SIGTRAP};
+			th->event = true;
+		}
+		lt->phase = LX_STOPPING;
+		return; /* lx_handle_status checks progress and reports */
+	}
+	lx_proceed(lt);
+}
+
+int lx_interrupt(struct target *t)
+{
+	struct lx_target *lt = lx_of(t);
+
+	if (!lt->alive)
+		return lx_set_error(lt, -ESRCH, "the process is not running");
+	if (lt->phase == LX_IDLE)
+		return 0;
+	lt->interrupt_requested = true;
+	lx_check_progress(lt);
+	return 0;
+}

@@ -1,0 +1,137 @@
+/* server/linux/trace_steps.c — software trace: a continue of the traced thread becomes a run of
+ * PTRACE_SINGLESTEPs, each reported to the observer. Steps run in slices from deferred calls so
+ * the loop keeps serving the client; an inserted breakpoint at the new pc stops the run. */
+#include <errno.h>
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+
+#include "server/linux/linux_target.h"
+#include "server/loop.h"
+
+#define LX_SPIN_POLLS 20000 /* WNOHANG polls before leaving a step to the signalfd */
+
+void lx_trace_announce(struct lx_target *lt, struct lx_thread *th)
+{
+	uint64_t pc = 0;
+
+	if (th->announced)
+		return;
+	th->announced = true;
+	th->tracing = true;
+	lx_get_pc(th->tid, &pc);
+	if (lt->obs.resumed)
+		lt->obs.resumed(lt->obs.ctx, th->tid, pc);
+}
+
+void lx_trace_stopped(struct lx_target *lt, struct lx_thread *th)
+{
+	uint64_t pc = 0;
+
+	if (!th->tracing)
+		return;
+	th->tracing = false;
+	th->announced = false;
+	lx_get_pc(th->tid, &pc);
+	if (lt->obs.stopped)
+		lt->obs.stopped(lt->obs.ctx, th->tid, pc);
+}
+
+static int lx_trace_issue(struct lx_target *lt, struct lx_thread *th, int signo)
+{
+	int r = lx_get_pc(th->tid, &th->trace_from);
+
+	return r < 0 ? r : lx_ptrace_resume(lt, th, true, signo);
+}
+
+/* Wait a little for the step in flight; 0 if it did not finish (the signalfd will see it). */
+static pid_t lx_trace_wait(pid_t tid, int *status)
+{
+	for (int i = 0; i < LX_SPIN_POLLS; i++) {
+		pid_t r = waitpid(tid, status, __WALL | WNOHANG);
+
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+static bool lx_trace_can_step(struct lx_target *lt, struct lx_thread *th)
+{
+	return th && th->tracing && th->running && lt->phase == LX_RUNNING;
+}
+
+static void lx_trace_slice(struct loop *loop, void *data)
+{
+	struct lx_target *lt = data;
+	pid_t tid = lt->trace_tid;
+	bool finished = true;
+
+	(void)loop;
+	lt->trace_slice_id = 0;
+	lt->in_trace_slice = true;
+	for (int i = 0; i < LX_TRACE_SLICE && lt->alive; i++) {
+		int status;
+
+		if (!lx_trace_can_step(lt, lx_thread_find(lt, tid)))
+			break;
+		finished = false;
+		if (lx_trace_wait(tid, &status) != tid) {
+			finished = true; /* the signalfd takes over */
+			break;
+		}
+		lx_handle_status(lt, tid, status);
+	}
+	lt->in_trace_slice = false;
+	if (!finished && lt->alive && lx_trace_can_step(lt, lx_thread_find(lt, tid)))
+		lt->trace_slice_id = loop_defer(lt->loop, lx_trace_slice, lt);
+}
+
+static void lx_trace_schedule(struct lx_target *lt)
+{
+	if (!lt->in_trace_slice && !lt->trace_slice_id)
+		lt->trace_slice_id = loop_defer(lt->loop, lx_trace_slice, lt);
+}
+
+void lx_trace_start(struct lx_target *lt, struct lx_thread *th, int signo)
+{
+	lx_trace_announce(lt, th);
+	if (lx_trace_issue(lt, th, signo) == 0)
+		lx_trace_schedule(lt);
+}
+
+void lx_trace_step_done(struct lx_target *lt, struct lx_thread *th)
+{
+	uint64_t to = 0;
+
+	lx_get_pc(th->tid, &to);
+	if (lt->obs.step)
+		lt->obs.step(lt->obs.ctx, th->tid, th->trace_from, to);
+	if (lx_breakpoint_at(lt, to)) {
+		th->stop = (struct tgt_thread_stop){
+			.tid = th->tid, .reason = TGT_STOP_BREAKPOINT, .signo = SIGTRAP};
+		th->event = true;
+		return;
+	}
+	if (lt->phase != LX_RUNNING)
+		return; /* stopping for another thread or an interrupt: stay here */
+	if (lx_trace_issue(lt, th, 0) == 0)
+		lx_trace_schedule(lt);
+}
+
+int lx_trace_steps(struct target *t, pid_t tid, const struct tgt_step_observer *obs)
+{
+	struct lx_target *lt = lx_of(t);
+	struct lx_thread *th = lx_thread_find(lt, lt->trace_tid);
+
+	if (!lt->alive)
+		return lx_set_error(lt, -ESRCH, "the process is not running");
+	if (obs && !lx_thread_find(lt, tid))
+		return lx_set_error(lt, -ESRCH, "no thread %d", tid);
+	if (th && (!obs || lt->trace_tid != tid))
+		lx_trace_stopped(lt, th); /* the step in flight ends as a plain continue */
+	lt->trace_tid = obs ? tid : 0;
+	if (obs)
+		lt->obs = *obs;
+	return 0;
+}

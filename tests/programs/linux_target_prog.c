@@ -1,0 +1,64 @@
+/* tests/programs/linux_target_prog.c — a small debuggee for tests/unit/test_linux_target.c:
+ * argv[1] picks what it does (bp, threads, segv, sleep, signal). */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+volatile int linux_prog_value = 1234;
+static volatile int stop_threads;
+
+/* Tests put a breakpoint here. */
+int __attribute__((noinline)) linux_prog_marker(int x)
+{
+	linux_prog_value += x;
+	return linux_prog_value;
+}
+
+static void *spin(void *arg)
+{
+	while (!stop_threads)
+		;
+	return arg;
+}
+
+static int run_threads(void)
+{
+	pthread_t th[3];
+
+	for (int i = 0; i < 3; i++)
+		pthread_create(&th[i], NULL, spin, NULL);
+	usleep(20000);
+	linux_prog_marker(1);
+	stop_threads = 1;
+	for (int i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	return 5;
+}
+
+static void on_usr1(int sig)
+{
+	linux_prog_value = sig;
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "bp";
+
+	if (!strcmp(mode, "threads"))
+		return run_threads();
+	if (!strcmp(mode, "segv"))
+		*(volatile int *)8 = 1;
+	if (!strcmp(mode, "sleep"))
+		for (;;)
+			pause();
+	if (!strcmp(mode, "signal")) {
+		signal(SIGUSR1, on_usr1);
+		raise(SIGUSR1);
+		return linux_prog_value == SIGUSR1 ? 9 : 1;
+	}
+	linux_prog_marker(42);
+	return 7;
+}

@@ -1,0 +1,325 @@
+/* tests/unit/test_linux_target.c — the live Linux target against real processes: launch and
+ * first stop, registers, a breakpoint found through the ELF symbol table, hit/step/continue to
+ * exit, all-stop with threads, SIGSEGV, attach/detach, kill and a failed exec. */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server/loop.h"
+#include "server/target.h"
+#include "tests/unit/check.h"
+
+static const char *prog;
+static struct loop *loop;
+static struct tgt_event last;
+static bool got_event;
+
+static void on_event(void *ctx, const struct tgt_event *ev)
+{
+	(void)ctx;
+	last = *ev;
+	got_event = true;
+	loop_stop(loop, 0);
+}
+
+static void on_timeout(struct loop *l, void *data)
+{
+	(void)data;
+	loop_stop(l, 1);
+}
+
+static const struct tgt_callbacks callbacks = {.on_event = on_event};
+
+/* Run the loop until the target reports; false on a 5 s timeout. */
+static bool wait_event(void)
+{
+	int64_t timer = loop_add_timer(loop, 5000, on_timeout, NULL);
+
+	got_event = false;
+	loop_run(loop);
+	if (got_event)
+		loop_del_timer(loop, timer);
+	return got_event;
+}
+
+/* st_value of a symbol in the program's ELF file. */
+static uint64_t elf_symbol(const char *path, const char *name)
+{
+	int fd = open(path, O_RDONLY);
+	Elf *elf;
+	Elf_Scn *scn = NULL;
+	uint64_t value = 0;
+
+	elf_version(EV_CURRENT);
+	elf = elf_begin(fd, ELF_C_READ, NULL);
+	while (elf && (scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *data;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_SYMTAB)
+			continue;
+		data = elf_getdata(scn, NULL);
+		for (size_t i = 0; data && i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Sym sym;
+
+			gelf_getsym(data, (int)i, &sym);
+			if (!strcmp(elf_strptr(elf, sh.sh_link, sym.st_name), name))
+				value = sym.st_value;
+		}
+	}
+	elf_end(elf);
+	close(fd);
+	return value;
+}
+
+/* Load bias of the program: start of its mapping at file offset 0. */
+static uint64_t load_bias(struct target *t)
+{
+	char real[PATH_MAX];
+	struct tgt_region *r;
+	size_t n;
+	uint64_t bias = 0;
+
+	if (!realpath(prog, real) || t->ops->regions(t, &r, &n) < 0)
+		return 0;
+	for (size_t i = n; i-- > 0;)
+		if (!strcmp(r[i].path, real) && r[i].offset == 0)
+			bias = r[i].start;
+	free(r);
+	return bias;
+}
+
+static struct target *launch(const char *mode)
+{
+	char *argv[] = {(char *)prog, (char *)mode, NULL};
+	struct tgt_launch_opts o = {.argv = argv, .stdio_to_stderr = true};
+	struct target *t = NULL;
+	char err[256];
+	int r = linux_target_launch(loop, &o, &callbacks, &t, err, sizeof(err));
+
+	if (r < 0)
+		fprintf(stderr, "launch: %s\n", err);
+	return r < 0 ? NULL : t;
+}
+
+static uint64_t reg(struct target *t, pid_t tid, enum reg_num r)
+{
+	struct regcache rc;
+
+	if (t->ops->read_regs(t, tid, &rc) < 0)
+		return 0;
+	return regcache_get_u64(&rc, r);
+}
+
+static int resume_all(struct target *t, enum tgt_resume_kind kind, int signo)
+{
+	struct tgt_resume a = {.tid = -1, .kind = kind, .signo = signo};
+
+	return t->ops->resume(t, &a, 1);
+}
+
+static struct tgt_thread_stop stop_of(struct target *t, pid_t tid)
+{
+	struct tgt_thread_stop st = {0};
+
+	t->ops->thread_stop(t, tid, &st);
+	return st;
+}
+
+/* Continue to the marker breakpoint; returns its address (0 on failure). */
+static uint64_t run_to_marker(struct target *t)
+{
+	uint64_t addr = load_bias(t) + elf_symbol(prog, "linux_prog_marker");
+
+	CHECK(t->ops->insert_point(t, TGT_POINT_SW, addr, 1) == 0);
+	CHECK(resume_all(t, TGT_RESUME_CONTINUE, 0) == 0);
+	if (!wait_event() || last.kind != TGT_EV_STOPPED)
+		return 0;
+	return addr;
+}
+
+static void test_breakpoint_step_exit(void)
+{
+	struct target *t = launch("bp");
+	uint8_t byte, orig;
+	pid_t tid;
+	uint64_t addr, pc;
+	struct tgt_thread_stop st;
+
+	CHECK(t != NULL);
+	if (!t)
+		return;
+	CHECK(t->ops->threads(t, &tid, 1) == 1);
+	pc = reg(t, tid, RN_RIP);
+	CHECK(pc > 0x1000 && reg(t, tid, RN_RSP) > pc); /* in ld.so, below the stack */
+	addr = load_bias(t) + elf_symbol(prog, "linux_prog_marker");
+	CHECK(t->ops->read_memory(t, addr, &orig, 1) == 1);
+	addr = run_to_marker(t);
+	CHECK(addr != 0);
+	st = stop_of(t, last.tid);
+	CHECK(st.reason == TGT_STOP_BREAKPOINT && st.signo == SIGTRAP);
+	CHECK(reg(t, last.tid, RN_RIP) == addr);
+	CHECK(t->ops->read_memory(t, addr, &byte, 1) == 1 && byte == orig && byte != 0xcc);
+
+	CHECK(resume_all(t, TGT_RESUME_STEP, 0) == 0);
+	CHECK(wait_event() && last.kind == TGT_EV_STOPPED);
+	CHECK(stop_of(t, last.tid).reason == TGT_STOP_STEP);
+	pc = reg(t, last.tid, RN_RIP);
+	CHECK(pc > addr && pc < addr + 16);
+
+	CHECK(t->ops->remove_point(t, TGT_POINT_SW, addr, 1) == 0);
+	CHECK(resume_all(t, TGT_RESUME_CONTINUE, 0) == 0);
+	CHECK(wait_event() && last.kind == TGT_EV_EXITED && last.status == 7);
+	CHECK(!t->ops->is_alive(t));
+	t->ops->destroy(t);
+}
+
+/* A breakpoint stays inserted while we continue from it: the stub steps over it. */
+static void test_continue_over_breakpoint(void)
+{
+	struct target *t = launch("threads");
+	uint64_t value_addr, addr;
+	int32_t value = 0;
+
+	CHECK(t != NULL);
+	if (!t)
+		return;
+	addr = run_to_marker(t);
+	CHECK(addr != 0 && stop_of(t, last.tid).reason == TGT_STOP_BREAKPOINT);
+	value_addr = load_bias(t) + elf_symbol(prog, "linux_prog_value");
+	CHECK(t->ops->read_memory(t, value_addr, &value, 4) == 4 && value == 1234);
+	value = 100;
+	CHECK(t->ops->write_memory(t, value_addr, &value, 4) == 4);
+
+	pid_t tids[16];
+	int n = t->ops->threads(t, tids, 16);
+	CHECK(n == 4);
+	for (int i = 0; i < n && i < 16; i++) { /* every thread is in a ptrace stop */
+		char path[96], line[256];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", tids[0], tids[i]);
+		f = fopen(path, "r");
+		CHECK(f && fgets(line, sizeof(line), f) && strstr(line, ") t "));
+		if (f)
+			fclose(f);
+	}
+	CHECK(resume_all(t, TGT_RESUME_CONTINUE, 0) == 0);
+	CHECK(wait_event() && last.kind == TGT_EV_EXITED && last.status == 5);
+	t->ops->destroy(t);
+}
+
+static void test_segv_and_signal(void)
+{
+	struct target *t = launch("segv");
+
+	CHECK(t != NULL);
+	if (!t)
+		return;
+	CHECK(resume_all(t, TGT_RESUME_CONTINUE, 0) == 0);
+	CHECK(wait_event() && last.kind == TGT_EV_STOPPED);
+	CHECK(stop_of(t, last.tid).reason == TGT_STOP_SIGNAL &&
+	      stop_of(t, last.tid).signo == SIGSEGV);
+	CHECK(resume_all(t, TGT_RESUME_CONTINUE, SIGSEGV) == 0);
+	CHECK(wait_event() && last.kind == TGT_EV_SIGNALED && last.status == SIGSEGV);
+	t->ops->destroy(t);
+
+	t = launch("signal"); /* SIGUSR1 stops; passing it back runs the handler */
+	CHECK(t != NULL);
+	if (!t)
+		return;
+	CHECK(resume_all(t, TGT_RESUME_CONTINUE, 0) == 0);
+	CHECK(wait_event() && stop_of(t, last.tid).signo == SIGUSR1);
+	CHECK(resume_all(t, TGT_RESUME_CONTINUE, SIGUSR1) == 0);
+	CHECK(wait_event() && last.kind == TGT_EV_EXITED && last.status == 9);
+	t->ops->destroy(t);
+}
+
+static char proc_state(pid_t pid)
+{
+	char path[64], line[256], *p;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f || !fgets(line, sizeof(line), f)) {
+		if (f)
+			fclose(f);
+		return '?';
+	}
+	fclose(f);
+	p = strrchr(line, ')');
+	return p ? p[2] : '?';
+}
+
+static void test_attach_detach(void)
+{
+	struct target *t = NULL;
+	char err[256];
+	pid_t child = fork();
+
+	if (child == 0) {
+		execl(prog, prog, "sleep", (char *)NULL);
+		_exit(127);
+	}
+	usleep(50000);
+	CHECK(linux_target_attach(loop, child, &callbacks, &t, err, sizeof(err)) == 0);
+	if (t) {
+		CHECK(t->ops->threads(t, NULL, 0) == 1);
+		CHECK(stop_of(t, child).signo == SIGSTOP);
+		CHECK(proc_state(child) == 't');
+		CHECK(reg(t, child, RN_RIP) != 0);
+		CHECK(t->ops->detach(t) == 0);
+		t->ops->destroy(t);
+		usleep(20000);
+		CHECK(proc_state(child) == 'S');
+	}
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+
+	CHECK(linux_target_attach(loop, child, &callbacks, &t, err, sizeof(err)) == -ESRCH);
+}
+
+static void test_kill_and_bad_exec(void)
+{
+	struct target *t = launch("sleep");
+	char *argv[] = {"/nonexistent/ptstub-test", NULL};
+	struct tgt_launch_opts o = {.argv = argv};
+	char err[256] = "";
+
+	CHECK(t != NULL);
+	if (t) {
+		CHECK(t->ops->kill(t) == 0);
+		CHECK(wait_event() && last.kind == TGT_EV_SIGNALED && last.status == SIGKILL);
+		t->ops->destroy(t);
+	}
+	t = NULL;
+	CHECK(linux_target_launch(loop, &o, &callbacks, &t, err, sizeof(err)) == -ENOENT);
+	CHECK(t == NULL && strstr(err, "cannot run /nonexistent/ptstub-test"));
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s PROGRAM\n", argv[0]);
+		return 2;
+	}
+	prog = argv[1];
+	loop = loop_new();
+	test_breakpoint_step_exit();
+	test_continue_over_breakpoint();
+	test_segv_and_signal();
+	test_attach_detach();
+	test_kill_and_bad_exec();
+	loop_free(loop);
+	return check_result("test_linux_target");
+}
