@@ -19,8 +19,11 @@
 
 struct tgt_region; /* server/target.h */
 
-/* Name of a negative libipt error code (or "ok"). */
+/* libipt's sentence for a negative libipt error code, and the code's name ("pte_nomap"). */
 const char *dec_errstr(int pt_error);
+const char *dec_errname(int pt_error);
+/* Name of an enum dec_event ("enabled", "disabled", ...). */
+const char *dec_event_name(unsigned event);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Image: where the decoder reads instruction bytes (image.c).                                 */

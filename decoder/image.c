@@ -48,6 +48,46 @@ const char *dec_errstr(int pt_error)
 	return pt_errstr(pt_errcode(pt_error));
 }
 
+static const char *const pt_error_names[] = {
+	[pte_ok] = "pte_ok",
+	[pte_internal] = "pte_internal",
+	[pte_invalid] = "pte_invalid",
+	[pte_nosync] = "pte_nosync",
+	[pte_bad_opc] = "pte_bad_opc",
+	[pte_bad_packet] = "pte_bad_packet",
+	[pte_bad_context] = "pte_bad_context",
+	[pte_eos] = "pte_eos",
+	[pte_bad_query] = "pte_bad_query",
+	[pte_nomem] = "pte_nomem",
+	[pte_bad_config] = "pte_bad_config",
+	[pte_noip] = "pte_noip",
+	[pte_ip_suppressed] = "pte_ip_suppressed",
+	[pte_nomap] = "pte_nomap",
+	[pte_bad_insn] = "pte_bad_insn",
+	[pte_no_time] = "pte_no_time",
+	[pte_no_cbr] = "pte_no_cbr",
+	[pte_bad_image] = "pte_bad_image",
+	[pte_bad_lock] = "pte_bad_lock",
+	[pte_not_supported] = "pte_not_supported",
+	[pte_retstack_empty] = "pte_retstack_empty",
+	[pte_bad_retcomp] = "pte_bad_retcomp",
+	[pte_bad_status_update] = "pte_bad_status_update",
+	[pte_no_enable] = "pte_no_enable",
+	[pte_event_ignored] = "pte_event_ignored",
+	[pte_overflow] = "pte_overflow",
+	[pte_bad_file] = "pte_bad_file",
+	[pte_bad_cpu] = "pte_bad_cpu",
+};
+
+const char *dec_errname(int pt_error)
+{
+	unsigned code = (unsigned)pt_errcode(pt_error);
+
+	if (code < sizeof(pt_error_names) / sizeof(pt_error_names[0]) && pt_error_names[code])
+		return pt_error_names[code];
+	return "pte_unknown";
+}
+
 static int image_read_callback(uint8_t *buf, size_t size, const struct pt_asid *asid, uint64_t ip,
 			       void *ctx)
 {

@@ -254,6 +254,211 @@ static void test_parallel(struct run *r, struct dec_cache *cache)
 	buf_fini(&pt);
 }
 
+/* The name of the function holding addr ("" when none). */
+static const char *fn_name(struct dec_symbols *syms, uint64_t addr)
+{
+	struct dec_symbol sym;
+
+	if (dec_symbols_lookup(syms, addr, false, &sym) < 0 || !sym.function)
+		return "";
+	return sym.function;
+}
+
+static void test_symbols_disasm(struct run *r, struct dec_symbols *syms, struct dec_walker *w,
+				const struct dec_trace *t)
+{
+	struct dec_insn *insns = calloc(t->ninsn, sizeof(*insns));
+	bool seen_fib = false, seen_call = false, seen_att = false;
+
+	CHECK(dec_trace_insns(w, t, 0, t->ninsn, insns) == (ssize_t)t->ninsn);
+	CHECK(!strcmp(fn_name(syms, insns[0].ip), "main"));
+	for (uint64_t i = 0; i < t->ninsn; i++) {
+		struct dec_symbol sym;
+		char att[128], intel[128];
+
+		CHECK(dec_disasm(&insns[i], false, att, sizeof(att)) > 0);
+		CHECK(dec_disasm(&insns[i], true, intel, sizeof(intel)) > 0);
+		if (strchr(att, '%')) {
+			seen_att = true;
+			CHECK(!strchr(intel, '%'));
+		}
+		if (insns[i].iclass == DEC_IC_CALL &&
+		    !strcmp(fn_name(syms, insns[i].target), "fib")) {
+			seen_call = true;
+			CHECK(!strncmp(att, "call", 4));
+		}
+		if (!seen_fib && !strcmp(fn_name(syms, insns[i].ip), "fib")) {
+			const char *base;
+
+			seen_fib = true;
+			CHECK(dec_symbols_lookup(syms, insns[i].ip, true, &sym) == 0);
+			CHECK(sym.offset == 0 && sym.size > 0);
+			base = sym.file ? strrchr(sym.file, '/') : NULL;
+			CHECK(base && !strcmp(base, "/decode_fib.c"));
+			CHECK(sym.line > 0);
+		}
+	}
+	CHECK(seen_fib && seen_call && seen_att);
+	/* The newest ten instructions, by pagination from the newest end. */
+	{
+		uint64_t first, n = dec_page(t->ninsn, 0, 10, true, &first);
+
+		CHECK(n == 10 && first == t->ninsn - 10);
+		CHECK(dec_trace_insns(w, t, first, n, insns) == 10);
+		for (uint64_t i = 0; i < n; i++)
+			CHECK(insns[i].ip == r->pcs[r->npcs - 10 + i]);
+		CHECK(dec_page(100, 95, 10, false, &first) == 5 && first == 95);
+		CHECK(dec_page(100, 100, 10, true, &first) == 0);
+	}
+	free(insns);
+}
+
+static void test_calls(struct run *r, struct dec_symbols *syms, const struct dec_calls *c)
+{
+	uint64_t nfib = 0, nops = 0;
+	uint32_t fib_min = UINT32_MAX, fib_max = 0;
+
+	CHECK(c->n > 0 && c->calls[0].depth == 0 && c->calls[0].parent < 0);
+	CHECK(!strcmp(fn_name(syms, c->calls[0].function), "main"));
+	for (size_t i = 0; i < c->n; i++) {
+		const struct dec_call *call = &c->calls[i];
+		const char *fn = fn_name(syms, call->function);
+
+		if (call->parent >= 0) {
+			const struct dec_call *up = &c->calls[call->parent];
+
+			CHECK(call->depth == up->depth + 1);
+			CHECK(call->first >= up->first &&
+			      call->first + call->ninsn <= up->first + up->ninsn);
+		}
+		if (!strcmp(fn, "twice") || !strcmp(fn, "plus_one"))
+			nops++;
+		if (strcmp(fn, "fib"))
+			continue;
+		nfib++;
+		fib_min = call->depth < fib_min ? call->depth : fib_min;
+		fib_max = call->depth > fib_max ? call->depth : fib_max;
+		CHECK(call->ncalls == 0 || call->ncalls == 2);
+		CHECK(!call->truncated);
+		/* The instruction after a call is back in its caller. */
+		CHECK(call->first + call->ninsn < r->npcs);
+		if (call->depth == fib_min)
+			CHECK(!strcmp(fn_name(syms, r->pcs[call->first + call->ninsn]), "main"));
+	}
+	CHECK(nfib == 177);
+	CHECK(fib_max - fib_min + 1 == 10);
+	CHECK(nops == 33); /* i in [0, 50) with i % 3 != 0 */
+	fprintf(stderr, "calls: %zu, fib %" PRIu64 " at depths %u..%u\n", c->n, nfib, fib_min,
+		fib_max);
+}
+
+static void collect(void *ctx, const char *s, size_t len)
+{
+	buf_append(ctx, s, len);
+}
+
+static void test_exports(struct dec_symbols *syms, struct dec_walker *w, const struct dec_trace *t,
+			 const struct dec_calls *c)
+{
+	struct dec_json_opts o = {
+		.symbols = true, .source = true, .disassembly = true, .timestamps = true};
+	struct buf out = BUF_INIT;
+	char err[256] = "";
+	yajl_val doc, events;
+	yajl_gen g = yajl_gen_alloc(NULL);
+	const char *events_path[] = {"traceEvents", NULL};
+	FILE *f;
+
+	yajl_gen_config(g, yajl_gen_print_callback, collect, &out);
+	yajl_gen_map_open(g);
+	yajl_gen_string(g, (const unsigned char *)"insns", 5);
+	CHECK(dec_json_insns(g, w, t, 0, 100, syms, &o) == 0);
+	yajl_gen_string(g, (const unsigned char *)"records", 7);
+	CHECK(dec_json_records(g, t, 0, 50, syms, &o) == 0);
+	yajl_gen_string(g, (const unsigned char *)"calls", 5);
+	CHECK(dec_json_calls(g, c, 0, 20, syms) == 0);
+	yajl_gen_map_close(g);
+	yajl_gen_free(g);
+	doc = yajl_tree_parse(out.data, err, sizeof(err));
+	CHECK(doc != NULL);
+	if (doc) {
+		const char *p_insns[] = {"insns", NULL}, *p_recs[] = {"records", NULL};
+		yajl_val insns = yajl_tree_get(doc, p_insns, yajl_t_array);
+		yajl_val recs = yajl_tree_get(doc, p_recs, yajl_t_array);
+
+		CHECK(insns && YAJL_GET_ARRAY(insns)->len >= 100);
+		CHECK(recs && YAJL_GET_ARRAY(recs)->len == 50);
+		yajl_tree_free(doc);
+	}
+	/* Chrome trace: one event per call, each inside its caller's time span. */
+	buf_reset(&out);
+	f = tmpfile();
+	CHECK(dec_chrome_trace(f, c, syms, 1, 1, 0) == 0);
+	rewind(f);
+	buf_reserve(&out, 1 << 20);
+	out.len = fread(out.data, 1, out.cap, f);
+	out.data[out.len] = 0;
+	fclose(f);
+	doc = yajl_tree_parse(out.data, err, sizeof(err));
+	CHECK(doc != NULL);
+	events = doc ? yajl_tree_get(doc, events_path, yajl_t_array) : NULL;
+	CHECK(events && YAJL_GET_ARRAY(events)->len == c->n);
+	if (events && YAJL_GET_ARRAY(events)->len == c->n) {
+		size_t nfib = 0;
+
+		for (size_t i = 0; i < c->n; i++) {
+			yajl_val e = YAJL_GET_ARRAY(events)->values[i];
+			const char *p_name[] = {"name", NULL}, *p_ts[] = {"ts", NULL},
+				   *p_dur[] = {"dur", NULL};
+			const char *name = YAJL_GET_STRING(yajl_tree_get(e, p_name, yajl_t_string));
+			double ts = YAJL_GET_DOUBLE(yajl_tree_get(e, p_ts, yajl_t_number));
+			double dur = YAJL_GET_DOUBLE(yajl_tree_get(e, p_dur, yajl_t_number));
+
+			nfib += name && !strcmp(name, "fib");
+			if (c->calls[i].parent >= 0) {
+				yajl_val up = YAJL_GET_ARRAY(events)->values[c->calls[i].parent];
+				double uts =
+					YAJL_GET_DOUBLE(yajl_tree_get(up, p_ts, yajl_t_number));
+				double udur =
+					YAJL_GET_DOUBLE(yajl_tree_get(up, p_dur, yajl_t_number));
+
+				CHECK(ts >= uts && ts + dur <= uts + udur);
+			}
+		}
+		CHECK(nfib == 177);
+	}
+	yajl_tree_free(doc);
+	buf_fini(&out);
+}
+
+static void test_analysis(struct run *r, struct dec_cache *cache)
+{
+	struct buf pt = BUF_INIT;
+	struct dec_symbols *syms;
+	struct dec_walker *w;
+	struct dec_image *img;
+	struct dec_calls calls;
+	struct dec_trace t;
+
+	CHECK(encode(r, 1, true, &pt) == 0);
+	CHECK(dec_image_alloc(cache, r->regions, r->nregions, NULL, NULL, &img) == 0);
+	CHECK(dec_symbols_alloc(r->regions, r->nregions, &syms) == 0);
+	w = dec_walker_alloc(img);
+	dec_trace_init(&t);
+	dec_calls_init(&calls);
+	CHECK(dec_decode(img, pt.data, pt.len, NULL, &t) == 0);
+	test_symbols_disasm(r, syms, w, &t);
+	CHECK(dec_calls_build(w, syms, &t, &calls) == 0);
+	test_calls(r, syms, &calls);
+	test_exports(syms, w, &t, &calls);
+	dec_calls_fini(&calls);
+	dec_trace_fini(&t);
+	dec_walker_free(w);
+	dec_symbols_free(syms);
+	dec_image_free(img);
+	buf_fini(&pt);
+}
+
 int main(int argc, char **argv)
 {
 	struct dec_cache *cache = dec_cache_alloc();
@@ -271,6 +476,7 @@ int main(int argc, char **argv)
 	CHECK(r.npcs > 1000);
 	test_single(&r, cache);
 	test_parallel(&r, cache);
+	test_analysis(&r, cache);
 	kill(r.pid, SIGKILL);
 	waitpid(r.pid, NULL, 0);
 	dec_cache_free(cache);
