@@ -58,6 +58,8 @@ struct ptenc {
 	uint64_t tnt_bits;
 	unsigned tnt_n;
 	size_t since_psb;
+	bool have_pos; /* pos is where the thread is (after the last step/resume) */
+	uint64_t pos;
 	struct ptenc_stats stats;
 };
 
@@ -415,6 +417,8 @@ void ptenc_free(struct ptenc *e)
 
 int ptenc_resume(struct ptenc *e, uint64_t pc)
 {
+	e->have_pos = true;
+	e->pos = pc;
 	if (e->started)
 		return 0; /* TIP.PGE comes with the first executed instruction */
 	e->started = true;
@@ -431,6 +435,14 @@ int ptenc_async(struct ptenc *e, uint64_t from_pc, uint64_t to_pc)
 
 int ptenc_stop(struct ptenc *e, uint64_t pc)
 {
+	/* A stop away from the last position means a step went unreported (a signal stop
+	 * right after a syscall, say): account for it first. */
+	if (e->have_pos && pc != e->pos) {
+		int err = ptenc_step(e, e->pos, pc);
+
+		if (err < 0 && err != -EFAULT)
+			return err;
+	}
 	return disable(e, pc);
 }
 
@@ -462,6 +474,8 @@ int ptenc_step(struct ptenc *e, uint64_t from, uint64_t to)
 	e->stats.steps++;
 	if (!e->started && (err = ptenc_resume(e, from)))
 		return err;
+	e->have_pos = true;
+	e->pos = to;
 	in = insn_at(e, from);
 	if (!in)
 		return ptenc_async(e, from, to) ?: -EFAULT;

@@ -70,7 +70,9 @@ int ptenc_step(struct ptenc *e, uint64_t from_pc, uint64_t to_pc);
  * entry, sigreturn). Emits FUP(from)+TIP.PGD if tracing was on; TIP.PGE(to) follows. */
 int ptenc_async(struct ptenc *e, uint64_t from_pc, uint64_t to_pc);
 
-/* The thread stops at pc (debugger stop, exit, trace off): FUP(pc) + TIP.PGD if on. */
+/* The thread stops at pc (debugger stop, exit, trace off): FUP(pc) + TIP.PGD if on. When
+ * pc differs from where the last step left the thread, that move is first taken as an
+ * unreported step (e.g. a signal stop after a syscall reports no step). */
 int ptenc_stop(struct ptenc *e, uint64_t pc);
 
 /* Appends the current trace (newest bytes, beginning at a PSB) to out; returns the count. */

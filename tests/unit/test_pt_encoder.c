@@ -102,6 +102,8 @@ static void test_spec_sequences(void)
 	run_case("icall", icall, sizeof(icall), icall_pcs, 3, 0x401003, icall_exp,
 		 sizeof(icall_exp));
 	run_case("syscall", sys, sizeof(sys), sys_pcs, 4, 0x401008, sys_exp, sizeof(sys_exp));
+	/* a signal stop right after the syscall, its step unreported: still a TIP.PGD */
+	run_case("syscall-stop", sys, sizeof(sys), sys_pcs, 2, 0x401007, sys_exp, 1);
 	run_case("plt", plt, sizeof(plt), plt_pcs, 2, 0x401020, plt_exp, sizeof(plt_exp));
 	run_case("rep", rep, sizeof(rep), rep_pcs, 5, 0x401003, rep_exp, sizeof(rep_exp));
 	run_case("cpuid", cpuid, sizeof(cpuid), cpuid_pcs, 2, 0x401003, cpuid_exp,

@@ -301,6 +301,70 @@ static int decode(struct run *r, const struct buf *trace, struct pcs *out)
 	return errors ? -1 : 0;
 }
 
+/* LLDB's way (intel-pt.md §3.10): split at PSBs with a query decoder, decode each block with
+ * a fresh decoder over its bytes only, and end a block where the next one starts (its PSB+
+ * FUP IP) once the block's trace is used up. */
+static int decode_split(struct run *r, const struct buf *trace, struct pcs *out)
+{
+	uint64_t offs[4096], ips[4096];
+	bool has_ip[4096];
+	size_t n = 0;
+	struct pt_config cfg;
+	struct pt_query_decoder *q;
+	int errors = 0;
+
+	pt_config_init(&cfg);
+	cfg.begin = (uint8_t *)trace->data;
+	cfg.end = (uint8_t *)trace->data + trace->len;
+	q = pt_qry_alloc_decoder(&cfg);
+	for (;;) {
+		uint64_t ip = 0;
+		int status = pt_qry_sync_forward(q, &ip);
+
+		if (status < 0 || n == 4096)
+			break;
+		pt_qry_get_sync_offset(q, &offs[n]);
+		ips[n] = ip;
+		has_ip[n++] = !(status & pts_ip_suppressed);
+	}
+	pt_qry_free_decoder(q);
+	for (size_t b = 0; b < n; b++) {
+		struct pt_insn_decoder *dec;
+		bool eos = false;
+		int status;
+
+		cfg.begin = (uint8_t *)trace->data + offs[b];
+		cfg.end = (uint8_t *)trace->data + (b + 1 < n ? offs[b + 1] : trace->len);
+		dec = pt_insn_alloc_decoder(&cfg);
+		pt_insn_set_image(dec, r->image);
+		status = pt_insn_sync_forward(dec);
+		while (status >= 0) {
+			struct pt_insn insn;
+			struct pt_event ev;
+
+			while (status >= 0 && (status & pts_event_pending))
+				status = pt_insn_event(dec, &ev, sizeof(ev));
+			if (status < 0)
+				break;
+			eos = eos || (status & pts_eos);
+			memset(&insn, 0, sizeof(insn));
+			status = pt_insn_next(dec, &insn, sizeof(insn));
+			if (insn.iclass == ptic_error)
+				break;
+			if (eos && b + 1 < n && has_ip[b + 1] && insn.ip == ips[b + 1])
+				break;
+			pcs_push(out, insn.ip);
+		}
+		if (status < 0 && status != -pte_eos) {
+			fprintf(stderr, "split decode: block %zu: %s\n", b,
+				pt_errstr(pt_errcode(status)));
+			errors++;
+		}
+		pt_insn_free_decoder(dec);
+	}
+	return errors ? -1 : 0;
+}
+
 /* Decoded must equal the truth (whole trace) or its suffix (wrapped ring). */
 static int compare(const struct pcs *truth, const struct pcs *got, bool suffix)
 {
@@ -346,13 +410,15 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < r.nthreads; i++) {
 		struct thread *t = &r.threads[i];
 		struct buf trace = BUF_INIT;
-		struct pcs got = {0};
+		struct pcs got = {0}, split = {0};
 		struct ptenc_stats st;
 
 		ptenc_read(t->enc, &trace);
 		ptenc_get_stats(t->enc, &st);
 		if (decode(&r, &trace, &got) < 0 || compare(&t->truth, &got, wrap) < 0)
 			failed = 1;
+		if (decode_split(&r, &trace, &split) < 0 || compare(&t->truth, &split, wrap) < 0)
+			failed = 1, fprintf(stderr, "LLDB-style split decode differs\n");
 		if (wrap && trace.len > r.cfg.ring_size)
 			failed = 1, fprintf(stderr, "ring holds %zu bytes\n", trace.len);
 		printf("%s tid %d: %zu stepped, %zu decoded, %zu bytes, %" PRIu64 " async: %s\n",
@@ -362,6 +428,7 @@ int main(int argc, char **argv)
 			failed = 1;
 		buf_fini(&trace);
 		free(got.v);
+		free(split.v);
 		free(t->truth.v);
 		ptenc_free(t->enc);
 	}
