@@ -256,6 +256,31 @@ static int trace_program(struct run *r, const char *prog, const char *kind)
 	return 0;
 }
 
+/* Decodes from a sync point until an error or the end; with stop_ip, also stops when the
+ * trace is used up (pts_eos) and the next instruction would be *stop_ip. */
+static int decode_run(struct pt_insn_decoder *dec, int status, struct pcs *out,
+		      const uint64_t *stop_ip)
+{
+	bool eos = false;
+
+	while (status >= 0) {
+		struct pt_insn insn;
+		struct pt_event ev;
+
+		while (status >= 0 && (status & pts_event_pending))
+			status = pt_insn_event(dec, &ev, sizeof(ev));
+		if (status < 0)
+			break;
+		eos = eos || (status & pts_eos);
+		memset(&insn, 0, sizeof(insn));
+		status = pt_insn_next(dec, &insn, sizeof(insn));
+		if (insn.iclass == ptic_error || (eos && stop_ip && insn.ip == *stop_ip))
+			break;
+		pcs_push(out, insn.ip);
+	}
+	return status;
+}
+
 static int decode(struct run *r, const struct buf *trace, struct pcs *out)
 {
 	struct pt_config cfg;
@@ -269,25 +294,8 @@ static int decode(struct run *r, const struct buf *trace, struct pcs *out)
 	if (!dec)
 		return -1;
 	pt_insn_set_image(dec, r->image);
-	for (;;) {
-		status = pt_insn_sync_forward(dec);
-		if (status < 0)
-			break;
-		for (;;) {
-			struct pt_insn insn;
-			struct pt_event ev;
-
-			while (status >= 0 && (status & pts_event_pending))
-				status = pt_insn_event(dec, &ev, sizeof(ev));
-			if (status < 0)
-				break;
-			memset(&insn, 0, sizeof(insn));
-			status = pt_insn_next(dec, &insn, sizeof(insn));
-			if (insn.iclass != ptic_error)
-				pcs_push(out, insn.ip);
-			if (status < 0)
-				break;
-		}
+	while ((status = pt_insn_sync_forward(dec)) >= 0) {
+		status = decode_run(dec, status, out, NULL);
 		if (status != -pte_eos) {
 			uint64_t off = 0;
 
@@ -330,7 +338,6 @@ static int decode_split(struct run *r, const struct buf *trace, struct pcs *out)
 	pt_qry_free_decoder(q);
 	for (size_t b = 0; b < n; b++) {
 		struct pt_insn_decoder *dec;
-		bool eos = false;
 		int status;
 
 		cfg.begin = (uint8_t *)trace->data + offs[b];
@@ -338,23 +345,8 @@ static int decode_split(struct run *r, const struct buf *trace, struct pcs *out)
 		dec = pt_insn_alloc_decoder(&cfg);
 		pt_insn_set_image(dec, r->image);
 		status = pt_insn_sync_forward(dec);
-		while (status >= 0) {
-			struct pt_insn insn;
-			struct pt_event ev;
-
-			while (status >= 0 && (status & pts_event_pending))
-				status = pt_insn_event(dec, &ev, sizeof(ev));
-			if (status < 0)
-				break;
-			eos = eos || (status & pts_eos);
-			memset(&insn, 0, sizeof(insn));
-			status = pt_insn_next(dec, &insn, sizeof(insn));
-			if (insn.iclass == ptic_error)
-				break;
-			if (eos && b + 1 < n && has_ip[b + 1] && insn.ip == ips[b + 1])
-				break;
-			pcs_push(out, insn.ip);
-		}
+		status = decode_run(dec, status, out,
+				    b + 1 < n && has_ip[b + 1] ? &ips[b + 1] : NULL);
 		if (status < 0 && status != -pte_eos) {
 			fprintf(stderr, "split decode: block %zu: %s\n", b,
 				pt_errstr(pt_errcode(status)));
