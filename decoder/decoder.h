@@ -17,6 +17,8 @@
 
 #include <yajl/yajl_gen.h>
 
+#include "protocol/buf.h"
+
 struct tgt_region; /* server/target.h */
 
 /* libipt's sentence for a negative libipt error code, and the code's name ("pte_nomap"). */
@@ -244,5 +246,46 @@ int dec_json_calls(yajl_gen g, const struct dec_calls *c, size_t first, size_t c
  * else one microsecond per instruction. */
 int dec_chrome_trace(FILE *f, const struct dec_calls *c, struct dec_symbols *syms, int pid, int tid,
 		     double tsc_per_us);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Views for GDB and people (view.c).                                                         */
+
+struct dec_bts_block {
+	uint64_t begin, end; /* first and last instruction (inclusive) of a linear run */
+};
+
+/* The trace as GDB's BTS blocks: runs of linear instructions (split at every taken branch),
+ * **newest first**; block 0 ends at pc, the thread's current PC (GDB's rule, gdb-protocol.md
+ * §10.5). *out malloc'd, caller frees. Count or -ENOMEM / -EILSEQ. */
+ssize_t dec_bts_blocks(struct dec_walker *w, const struct dec_trace *t, uint64_t pc,
+		       struct dec_bts_block **out);
+/* Appends the <btrace> document of blocks (the reply body of qXfer:btrace:read) to out. */
+void dec_bts_xml(const struct dec_bts_block *blocks, size_t n, struct buf *out);
+
+struct dec_text_opts {
+	bool intel;	 /* Intel syntax instead of AT&T */
+	bool source;	 /* file:line in function headers */
+	bool timestamps; /* "tsc N" after each instruction with timing */
+};
+
+/* Appends instructions [first, first + count) as LLDB's `thread trace dump instructions` prints
+ * them: a header line each time the function changes ("  module`fn + off at file:line"), then
+ * "    [index] 0xADDRESS <+off>: text"; gaps and events inside the range get their own lines
+ * ("    [index] error: pte_nomap: message (trace offset N)", "    [index] event: disabled"). */
+int dec_text_insns(struct buf *out, struct dec_walker *w, const struct dec_trace *t, uint64_t first,
+		   uint64_t count, struct dec_symbols *syms, const struct dec_text_opts *o);
+/* Appends calls [first, first + count): "[index] <indent by depth>fn (entry 0xADDR) insns N
+ * [first..last]", like LLDB's `thread trace dump function-calls`. */
+void dec_text_calls(struct buf *out, const struct dec_calls *c, size_t first, size_t count,
+		    struct dec_symbols *syms);
+
+/* Instructions per function (self, callees excluded), most first. */
+struct dec_fn_count {
+	uint64_t function; /* start address (or the address itself without a symbol) */
+	uint64_t ninsn;
+};
+/* Fills up to max entries in *out, returns how many. 0..max or -ENOMEM / -EILSEQ. */
+ssize_t dec_top_functions(struct dec_walker *w, struct dec_symbols *syms, const struct dec_trace *t,
+			  struct dec_fn_count *out, size_t max);
 
 #endif

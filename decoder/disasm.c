@@ -187,6 +187,43 @@ ssize_t dec_trace_insns(struct dec_walker *w, const struct dec_trace *t, uint64_
 	return (ssize_t)n;
 }
 
+int dec_trace_visit(struct dec_walker *w, const struct dec_trace *t, uint64_t first, uint64_t count,
+		    const struct dec_visitor *v)
+{
+	struct dec_insn insns[64];
+	uint64_t end = first + count;
+	int err;
+
+	for (size_t r = dec_trace_find_insn(t, first); r < t->n; r++) {
+		const struct dec_record *rec = &t->recs[r];
+		uint64_t at;
+
+		if (rec->kind != DEC_REC_BLOCK) {
+			if (rec->insn >= end)
+				break;
+			if (rec->insn > first && v->marker && (err = v->marker(v->ctx, rec)))
+				return err;
+			continue;
+		}
+		if (rec->insn >= end)
+			break;
+		at = rec->insn > first ? rec->insn : first;
+		while (at < end && at < rec->insn + rec->ninsn) {
+			size_t want = end - at < 64 ? (size_t)(end - at) : 64;
+			ssize_t n =
+				dec_walker_block(w, rec, (uint32_t)(at - rec->insn), insns, want);
+
+			if (n <= 0)
+				return -EILSEQ;
+			for (ssize_t i = 0; i < n; i++)
+				if ((err = v->insn(v->ctx, &insns[i])))
+					return err;
+			at += (uint64_t)n;
+		}
+	}
+	return 0;
+}
+
 int dec_disasm(const struct dec_insn *in, bool intel, char *out, size_t cap)
 {
 	ZydisDecoder zy;
@@ -202,6 +239,14 @@ int dec_disasm(const struct dec_insn *in, bool intel, char *out, size_t cap)
 	    !ZYAN_SUCCESS(ZydisDecoderDecodeFull(&zy, in->bytes, in->size, &insn, ops)))
 		return -EILSEQ;
 	ZydisFormatterInit(&fmt, intel ? ZYDIS_FORMATTER_STYLE_INTEL : ZYDIS_FORMATTER_STYLE_ATT);
+	/* Numbers as GDB and LLDB print them: lowercase hex, no zero padding. */
+	ZydisFormatterSetProperty(&fmt, ZYDIS_FORMATTER_PROP_HEX_UPPERCASE, ZYAN_FALSE);
+	ZydisFormatterSetProperty(&fmt, ZYDIS_FORMATTER_PROP_ADDR_PADDING_ABSOLUTE,
+				  ZYDIS_PADDING_DISABLED);
+	ZydisFormatterSetProperty(&fmt, ZYDIS_FORMATTER_PROP_ADDR_PADDING_RELATIVE,
+				  ZYDIS_PADDING_DISABLED);
+	ZydisFormatterSetProperty(&fmt, ZYDIS_FORMATTER_PROP_DISP_PADDING, ZYDIS_PADDING_DISABLED);
+	ZydisFormatterSetProperty(&fmt, ZYDIS_FORMATTER_PROP_IMM_PADDING, ZYDIS_PADDING_DISABLED);
 	if (!ZYAN_SUCCESS(ZydisFormatterFormatInstruction(
 		    &fmt, &insn, ops, insn.operand_count_visible, out, cap, in->ip, NULL)))
 		return -EILSEQ;

@@ -7,6 +7,7 @@
 #include <intel-pt.h>
 
 #include "decoder/decoder.h"
+#include "decoder/internal.h"
 
 static const char *const event_names[DEC_EV_COUNT] = {
 	[DEC_EV_ENABLED] = "enabled",	[DEC_EV_RESUMED] = "resumed",
@@ -133,42 +134,39 @@ static void put_insn(yajl_gen g, const struct dec_insn *in, struct dec_symbols *
 	yajl_gen_map_close(g);
 }
 
+struct json_insns_ctx {
+	yajl_gen g;
+	struct dec_symbols *syms;
+	const struct dec_json_opts *o;
+};
+
+static int json_insn(void *ctx, const struct dec_insn *in)
+{
+	struct json_insns_ctx *j = ctx;
+
+	put_insn(j->g, in, j->syms, j->o);
+	return 0;
+}
+
+static int json_marker(void *ctx, const struct dec_record *rec)
+{
+	struct json_insns_ctx *j = ctx;
+
+	put_marker(j->g, rec, j->o);
+	return 0;
+}
+
 int dec_json_insns(yajl_gen g, struct dec_walker *w, const struct dec_trace *t, uint64_t first,
 		   uint64_t count, struct dec_symbols *syms, const struct dec_json_opts *o)
 {
-	struct dec_insn insns[64];
-	uint64_t end = first + count;
-	size_t r = dec_trace_find_insn(t, first);
+	struct json_insns_ctx j = {g, syms, o};
+	struct dec_visitor v = {json_insn, json_marker, &j};
+	int err;
 
 	yajl_gen_array_open(g);
-	for (; r < t->n; r++) {
-		const struct dec_record *rec = &t->recs[r];
-		uint64_t at;
-
-		if (rec->insn >= end && (rec->kind == DEC_REC_BLOCK || rec->insn > end))
-			break;
-		if (rec->kind != DEC_REC_BLOCK) {
-			if (rec->insn > first)
-				put_marker(g, rec, o);
-			continue;
-		}
-		at = rec->insn > first ? rec->insn : first;
-		while (at < end && at < rec->insn + rec->ninsn) {
-			size_t want = end - at < 64 ? (size_t)(end - at) : 64;
-			ssize_t n =
-				dec_walker_block(w, rec, (uint32_t)(at - rec->insn), insns, want);
-
-			if (n <= 0) {
-				yajl_gen_array_close(g);
-				return -EILSEQ;
-			}
-			for (ssize_t i = 0; i < n; i++)
-				put_insn(g, &insns[i], syms, o);
-			at += (uint64_t)n;
-		}
-	}
+	err = dec_trace_visit(w, t, first, count, &v);
 	yajl_gen_array_close(g);
-	return 0;
+	return err;
 }
 
 int dec_json_calls(yajl_gen g, const struct dec_calls *c, size_t first, size_t count,

@@ -33,4 +33,15 @@ void dec_image_set_callback(struct dec_image *img, struct pt_image *pt);
 /* Appends one record; -ENOMEM on failure. */
 int dec_trace_push(struct dec_trace *t, const struct dec_record *rec);
 
+/* Visits instructions [first, first + count) in order, and the gaps and events between them
+ * (marker may be NULL). A callback's non-zero return stops the walk and is returned; -EILSEQ
+ * when a block cannot be walked. */
+struct dec_visitor {
+	int (*insn)(void *ctx, const struct dec_insn *in);
+	int (*marker)(void *ctx, const struct dec_record *rec);
+	void *ctx;
+};
+int dec_trace_visit(struct dec_walker *w, const struct dec_trace *t, uint64_t first, uint64_t count,
+		    const struct dec_visitor *v);
+
 #endif

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <intel-pt.h>
 #include <yajl/yajl_tree.h>
 
 #include "collector/pt_encoder.h"
@@ -431,6 +432,53 @@ static void test_exports(struct dec_symbols *syms, struct dec_walker *w, const s
 	buf_fini(&out);
 }
 
+/* BTS blocks are linear runs, newest first, the first ending at the stop PC; walking them
+ * oldest to newest gives back every instruction. */
+static void test_views(struct run *r, struct dec_symbols *syms, struct dec_walker *w,
+		       const struct dec_trace *t, const struct dec_calls *c)
+{
+	uint64_t pc = r->steps[r->nsteps - 1].from, at = 0;
+	struct dec_bts_block *blocks;
+	struct dec_fn_count top[4];
+	struct buf text = BUF_INIT;
+	struct dec_text_opts o = {.source = true};
+	ssize_t n = dec_bts_blocks(w, t, pc, &blocks);
+
+	CHECK(n > 100);
+	CHECK(n > 0 && blocks[0].end == pc);
+	for (ssize_t i = n - 1; i >= 0 && at <= r->npcs; i--) {
+		uint64_t ip = blocks[i].begin;
+
+		for (;;) {
+			struct dec_insn in;
+
+			if (at == r->npcs ? ip != pc : ip != r->pcs[at])
+				break;
+			at++;
+			if (ip == blocks[i].end || dec_walker_insn(w, ip, ptem_64bit, &in))
+				break;
+			ip += in.size;
+		}
+	}
+	CHECK(at == r->npcs + 1);
+	dec_bts_xml(blocks, (size_t)n, &text);
+	CHECK(strstr(text.data, "<btrace version=\"1.0\">") != NULL);
+	free(blocks);
+	/* fib runs most instructions. */
+	CHECK(dec_top_functions(w, syms, t, top, 4) >= 3);
+	CHECK(!strcmp(fn_name(syms, top[0].function), "fib"));
+	CHECK(top[0].ninsn > top[1].ninsn);
+	buf_reset(&text);
+	CHECK(dec_text_insns(&text, w, t, 0, t->ninsn, syms, &o) == 0);
+	CHECK(strstr(text.data, "`fib at ") != NULL);
+	CHECK(strstr(text.data, "    [0] 0x") != NULL);
+	CHECK(strstr(text.data, "event: disabled") != NULL);
+	buf_reset(&text);
+	dec_text_calls(&text, c, 0, c->n, syms);
+	CHECK(strstr(text.data, "[1]   fib (entry") != NULL);
+	buf_fini(&text);
+}
+
 static void test_analysis(struct run *r, struct dec_cache *cache)
 {
 	struct buf pt = BUF_INIT;
@@ -451,6 +499,7 @@ static void test_analysis(struct run *r, struct dec_cache *cache)
 	CHECK(dec_calls_build(w, syms, &t, &calls) == 0);
 	test_calls(r, syms, &calls);
 	test_exports(syms, w, &t, &calls);
+	test_views(r, syms, w, &t, &calls);
 	dec_calls_fini(&calls);
 	dec_trace_fini(&t);
 	dec_walker_free(w);
