@@ -68,8 +68,7 @@ static int lx_sw_remove(struct lx_target *lt, uint64_t addr)
 	return r;
 }
 
-static int lx_point(struct target *t, bool insert, enum tgt_point type, uint64_t addr,
-		    unsigned len)
+static int lx_point(struct target *t, bool insert, enum tgt_point type, uint64_t addr, unsigned len)
 {
 	struct lx_target *lt = lx_of(t);
 

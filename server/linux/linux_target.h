@@ -23,6 +23,8 @@ struct lx_thread {
 	bool event;		   /* stop holds an event not yet reported to the client */
 	bool over_done;		   /* this resume already checked for / stepped over a breakpoint */
 	bool announced;		   /* software trace: obs->resumed was called for this run */
+	bool rehit;		   /* a breakpoint hit was not reported: run into it again */
+	uint64_t rehit_pc;	   /* where that breakpoint is (the pc was rewound to it) */
 	enum tgt_resume_kind plan; /* what the current resume asked of this thread */
 	int plan_signo;		   /* signal to deliver with it (cleared once delivered) */
 	uint64_t step_over_addr;

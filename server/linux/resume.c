@@ -15,6 +15,7 @@ int lx_ptrace_resume(struct lx_target *lt, struct lx_thread *th, bool step, int 
 		return -errno;
 	th->running = true;
 	th->stepping = step;
+	th->rehit = false;
 	return 0;
 }
 
@@ -81,6 +82,8 @@ static bool lx_step_over_start(struct lx_target *lt, struct lx_thread *th)
 	th->over_done = true;
 	if (lx_get_pc(th->tid, &pc) < 0 || !(bp = lx_breakpoint_at(lt, pc)))
 		return false;
+	if (th->rehit && th->rehit_pc == pc)
+		return false; /* its hit was never reported: let it hit again */
 	if (lx_breakpoint_lift(lt, bp) < 0)
 		return false;
 	if (th->plan == TGT_RESUME_CONTINUE && lt->trace_tid == th->tid)

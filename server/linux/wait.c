@@ -318,7 +318,8 @@ static int lx_rank(const struct lx_thread *th)
 }
 
 /* Every thread is stopped: choose the thread to report and forget what would be reported
- * wrongly later (a breakpoint hit re-hits; a step is asked for again). */
+ * wrongly later: an unreported breakpoint hit is hit again (a thread the client did not see
+ * at a breakpoint is not stepped over it at the next resume), a step is asked for again. */
 void lx_report(struct lx_target *lt)
 {
 	struct lx_thread *best = NULL;
@@ -341,8 +342,14 @@ void lx_report(struct lx_target *lt)
 		struct lx_thread *th = &lt->threads[i];
 
 		lx_trace_stopped(lt, th);
-		if (th == best || (th->event && th->stop.reason != TGT_STOP_BREAKPOINT &&
-				   th->stop.reason != TGT_STOP_STEP))
+		th->rehit = false;
+		if (th == best)
+			continue;
+		/* The client never saw this thread stop at its breakpoint: it runs into it. */
+		th->rehit = lx_get_pc(th->tid, &th->rehit_pc) == 0 &&
+			    lx_breakpoint_at(lt, th->rehit_pc);
+		if (th->event && th->stop.reason != TGT_STOP_BREAKPOINT &&
+		    th->stop.reason != TGT_STOP_STEP)
 			continue;
 		th->event = false;
 		th->stop = (struct tgt_thread_stop){.tid = th->tid};

@@ -1,5 +1,5 @@
 /* tests/programs/linux_target_prog.c — a small debuggee for tests/unit/test_linux_target.c:
- * argv[1] picks what it does (bp, threads, segv, sleep, signal). */
+ * argv[1] picks what it does (bp, threads, multibp, segv, sleep, signal, exec). */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -38,6 +38,26 @@ static int run_threads(void)
 	return 5;
 }
 
+/* Three threads call the marker MULTI_CALLS times each: every call must be one stop. */
+#define MULTI_CALLS 5
+static void *call_marker(void *arg)
+{
+	for (int i = 0; i < MULTI_CALLS; i++)
+		linux_prog_marker(1);
+	return arg;
+}
+
+static int run_multibp(void)
+{
+	pthread_t th[3];
+
+	for (int i = 0; i < 3; i++)
+		pthread_create(&th[i], NULL, call_marker, NULL);
+	for (int i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	return linux_prog_value == 1234 + 3 * MULTI_CALLS ? 6 : 1;
+}
+
 static void on_usr1(int sig)
 {
 	linux_prog_value = sig;
@@ -49,6 +69,10 @@ int main(int argc, char **argv)
 
 	if (!strcmp(mode, "threads"))
 		return run_threads();
+	if (!strcmp(mode, "multibp"))
+		return run_multibp();
+	if (!strcmp(mode, "exec"))
+		execl(argv[0], argv[0], "bp", (char *)NULL);
 	if (!strcmp(mode, "segv"))
 		*(volatile int *)8 = 1;
 	if (!strcmp(mode, "sleep"))

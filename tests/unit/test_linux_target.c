@@ -307,6 +307,141 @@ static void test_kill_and_bad_exec(void)
 	CHECK(t == NULL && strstr(err, "cannot run /nonexistent/ptstub-test"));
 }
 
+/* Three threads hit one breakpoint 15 times in all: each hit is reported exactly once. */
+static void test_multithread_breakpoint(void)
+{
+	struct target *t = launch("multibp");
+	int hits = 0;
+
+	CHECK(t != NULL);
+	if (!t)
+		return;
+	if (run_to_marker(t) == 0)
+		return;
+	while (last.kind == TGT_EV_STOPPED && hits < 100) {
+		CHECK(stop_of(t, last.tid).reason == TGT_STOP_BREAKPOINT);
+		hits++;
+		CHECK(resume_all(t, TGT_RESUME_CONTINUE, 0) == 0);
+		if (!wait_event())
+			break;
+	}
+	if (hits != 15)
+		fprintf(stderr, "hits %d last kind %d status %d\n", hits, last.kind, last.status);
+	CHECK(hits == 15);
+	CHECK(last.kind == TGT_EV_EXITED && last.status == 6);
+	t->ops->destroy(t);
+}
+
+static void on_interrupt_timer(struct loop *l, void *data)
+{
+	struct target *t = data;
+
+	(void)l;
+	CHECK(t->ops->interrupt(t) == 0);
+}
+
+static void test_interrupt_and_exec(void)
+{
+	struct target *t = launch("sleep");
+
+	CHECK(t != NULL);
+	if (!t)
+		return;
+	CHECK(resume_all(t, TGT_RESUME_CONTINUE, 0) == 0);
+	loop_add_timer(loop, 30, on_interrupt_timer, t);
+	CHECK(wait_event() && last.kind == TGT_EV_STOPPED);
+	CHECK(stop_of(t, last.tid).reason == TGT_STOP_INTERRUPT &&
+	      stop_of(t, last.tid).signo == SIGSTOP);
+	t->ops->destroy(t); /* kills it */
+
+	t = launch("exec");
+	CHECK(t != NULL);
+	if (!t)
+		return;
+	CHECK(resume_all(t, TGT_RESUME_CONTINUE, 0) == 0);
+	CHECK(wait_event() && last.kind == TGT_EV_STOPPED);
+	CHECK(stop_of(t, last.tid).reason == TGT_STOP_EXEC);
+	CHECK(resume_all(t, TGT_RESUME_CONTINUE, 0) == 0);
+	CHECK(wait_event() && last.kind == TGT_EV_EXITED && last.status == 7);
+	t->ops->destroy(t);
+}
+
+static void test_debug_registers(void)
+{
+	struct target *t = launch("bp");
+	uint64_t a = 0x10000;
+
+	CHECK(t != NULL);
+	if (!t)
+		return;
+	CHECK(t->ops->insert_point(t, TGT_POINT_WRITE, a + 2, 4) == -EINVAL && t->error[0]);
+	CHECK(t->ops->insert_point(t, TGT_POINT_WRITE, a, 3) == -EINVAL);
+	for (int i = 0; i < 4; i++)
+		CHECK(t->ops->insert_point(t, i ? TGT_POINT_ACCESS : TGT_POINT_HW, a + 8 * i,
+					   i ? 8 : 1) == 0);
+	CHECK(t->ops->insert_point(t, TGT_POINT_READ, a + 64, 2) == -ENOSPC);
+	CHECK(t->ops->remove_point(t, TGT_POINT_ACCESS, a + 8, 8) == 0);
+	CHECK(t->ops->insert_point(t, TGT_POINT_READ, a + 64, 2) == 0);
+	t->ops->destroy(t);
+}
+
+struct trace_log {
+	int steps, resumed, stopped;
+	uint64_t first_from, last_to;
+	bool chained;
+};
+
+static void obs_step(void *ctx, pid_t tid, uint64_t from, uint64_t to)
+{
+	struct trace_log *log = ctx;
+
+	(void)tid;
+	if (log->steps++ == 0)
+		log->first_from = from;
+	else if (from != log->last_to)
+		log->chained = false;
+	log->last_to = to;
+}
+
+static void obs_resumed(void *ctx, pid_t tid, uint64_t pc)
+{
+	(void)tid;
+	(void)pc;
+	((struct trace_log *)ctx)->resumed++;
+}
+
+static void obs_stopped(void *ctx, pid_t tid, uint64_t pc)
+{
+	(void)tid;
+	(void)pc;
+	((struct trace_log *)ctx)->stopped++;
+}
+
+/* Software trace from the marker's breakpoint to a breakpoint at its return address. */
+static void test_trace_steps(void)
+{
+	struct trace_log log = {.chained = true};
+	struct tgt_step_observer obs = {obs_step, obs_resumed, obs_stopped, &log};
+	struct target *t = launch("bp");
+	uint64_t addr, ret = 0;
+
+	CHECK(t != NULL);
+	if (!t || (addr = run_to_marker(t)) == 0)
+		return;
+	CHECK(t->ops->read_memory(t, reg(t, last.tid, RN_RSP), &ret, 8) == 8);
+	CHECK(t->ops->insert_point(t, TGT_POINT_SW, ret, 1) == 0);
+	CHECK(t->ops->trace_steps(t, last.tid, &obs) == 0);
+	CHECK(resume_all(t, TGT_RESUME_CONTINUE, 0) == 0);
+	CHECK(wait_event() && last.kind == TGT_EV_STOPPED);
+	CHECK(stop_of(t, last.tid).reason == TGT_STOP_BREAKPOINT);
+	CHECK(reg(t, last.tid, RN_RIP) == ret);
+	CHECK(log.steps > 3 && log.steps < 100 && log.chained);
+	CHECK(log.first_from == addr && log.last_to == ret);
+	CHECK(log.resumed == 1 && log.stopped == 1);
+	CHECK(t->ops->trace_steps(t, last.tid, NULL) == 0);
+	t->ops->destroy(t);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -320,6 +455,10 @@ int main(int argc, char **argv)
 	test_segv_and_signal();
 	test_attach_detach();
 	test_kill_and_bad_exec();
+	test_multithread_breakpoint();
+	test_interrupt_and_exec();
+	test_debug_registers();
+	test_trace_steps();
 	loop_free(loop);
 	return check_result("test_linux_target");
 }
