@@ -42,6 +42,7 @@ static const struct packet_entry table[] = {
 	{"qXfer", false, handle_qXfer},
 	{"qMemoryRegionInfo", false, handle_qMemoryRegionInfo},
 	{"qLaunchSuccess", true, handle_qLaunchSuccess},
+	{"qSaveCore", false, handle_qSaveCore},
 	{"QSaveRegisterState", false, handle_QSaveRegisterState},
 	{"QRestoreRegisterState", false, handle_QRestoreRegisterState},
 	/* launch settings */

@@ -64,7 +64,7 @@ static void read_string(struct target *t, uint64_t addr, char *out, size_t cap)
 	out[cap - 1] = 0;
 }
 
-int svr4_library_list(struct target *t, struct buf *out)
+int svr4_library_list(struct target *t, struct buf *out, bool gdb_extras)
 {
 	int64_t r_debug = find_r_debug(t);
 	if (r_debug < 0)
@@ -73,7 +73,9 @@ int svr4_library_list(struct target *t, struct buf *out)
 	uint64_t lm = 0;
 	if (r_debug && read_u64(t, (uint64_t)r_debug + offsetof(struct r_debug, r_map), &lm) < 0)
 		lm = 0;
-	if (lm)
+	/* GDB wants main-lm (for TLS) and lmid (its parser requires it); LLDB, given main-lm,
+	 * stops re-reading r_debug at later rendezvous stops and misses libraries. */
+	if (lm && gdb_extras)
 		buf_printf(out, " main-lm=\"0x%llx\"", (unsigned long long)lm);
 	buf_putc(out, '>');
 	/* The first entry is the executable itself: only main-lm names it. */
@@ -89,10 +91,12 @@ int svr4_library_list(struct target *t, struct buf *out)
 		if (name[0]) {
 			buf_puts(out, "<library name=\"");
 			xml_escape(out, name);
-			buf_printf(out, "\" lm=\"0x%llx\" l_addr=\"0x%llx\" l_ld=\"0x%llx\" lmid=\"0x%llx\"/>",
+			buf_printf(out, "\" lm=\"0x%llx\" l_addr=\"0x%llx\" l_ld=\"0x%llx\"",
 				   (unsigned long long)next, (unsigned long long)m.l_addr,
-				   (unsigned long long)(uintptr_t)m.l_ld,
-				   (unsigned long long)r_debug);
+				   (unsigned long long)(uintptr_t)m.l_ld);
+			if (gdb_extras)
+				buf_printf(out, " lmid=\"0x%llx\"", (unsigned long long)r_debug);
+			buf_puts(out, "/>");
 		}
 		next = (uint64_t)(uintptr_t)m.l_next;
 	}

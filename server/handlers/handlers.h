@@ -12,7 +12,7 @@ handler_fn handle_qSupported, handle_QStartNoAckMode, handle_QThreadSuffixSuppor
 	handle_qProcessInfo, handle_qC, handle_qfThreadInfo, handle_qsThreadInfo, handle_qAttached,
 	handle_qSymbol, handle_qWatchpointSupportInfo, handle_QPassSignals, handle_QProgramSignals,
 	handle_qGetWorkingDir, handle_vCont_query, handle_H, handle_T, handle_ok_packet,
-	handle_qFileLoadAddress;
+	handle_qFileLoadAddress, handle_qSaveCore;
 
 /* stop.c: stop replies and thread state */
 handler_fn handle_question, handle_qThreadStopInfo, handle_jThreadsInfo;
@@ -45,7 +45,8 @@ handler_fn handle_vFile;
 int parse_addr_len(const char *args, size_t len, uint64_t *addr, uint64_t *n, const char **rest);
 /* Reply E.. and return true when there is no live process to act on. */
 bool need_target(struct session *s);
-/* Append the library-list-svr4 document for the target to out. -errno if none. */
-int svr4_library_list(struct target *t, struct buf *out);
+/* Append the library-list-svr4 document for the target to out (with GDB's main-lm and lmid
+ * when gdb_extras). -errno if none. */
+int svr4_library_list(struct target *t, struct buf *out, bool gdb_extras);
 
 #endif

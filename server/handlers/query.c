@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "protocol/hex.h"
+#include "server/core/core.h"
 #include "server/handlers/handlers.h"
 
 #define MAX_THREADS 4096
@@ -44,7 +45,7 @@ enum handler_result handle_qSupported(struct session *s, const char *args, size_
 		   "qXfer:threads:read+;qXfer:libraries-svr4:read+;qXfer:siginfo:read+;"
 		   "QPassSignals+;QProgramSignals+;QDisableRandomization+;"
 		   "QEnvironmentHexEncoded+;QEnvironmentReset+;QEnvironmentUnset+;"
-		   "QSetWorkingDir+;native-signals+",
+		   "QSetWorkingDir+;native-signals+;qSaveCore+",
 		   SESSION_PACKET_SIZE);
 	return HANDLER_REPLY;
 }
@@ -327,5 +328,56 @@ enum handler_result handle_qFileLoadAddress(struct session *s, const char *args,
 	}
 	free(r);
 	reply_error(s, ENOENT, "%s is not loaded", path);
+	return HANDLER_REPLY;
+}
+
+/* qSaveCore;path-hint:hex(path)[;style:NAME] -> core-path:hex(path): LLDB's `process
+ * save-core` written by the server, as a skinny core (modified-memory style by default). */
+enum handler_result handle_qSaveCore(struct session *s, const char *args, size_t len)
+{
+	char path[4096] = "", style_name[32] = "modified-memory";
+	const char *p = args, *end = args + len;
+	while (p < end && *p == ';') {
+		const char *key = ++p;
+		const char *colon = memchr(p, ':', (size_t)(end - p));
+		const char *semi = memchr(p, ';', (size_t)(end - p));
+		if (!colon || (semi && semi < colon))
+			goto bad;
+		const char *val = colon + 1, *vend = semi ? semi : end;
+		size_t kl = (size_t)(colon - key), vl = (size_t)(vend - val);
+		if (kl == 9 && memcmp(key, "path-hint", 9) == 0) {
+			if (hex_decode_str(val, vl, path, sizeof(path)) < 0)
+				goto bad;
+		} else if (kl == 5 && memcmp(key, "style", 5) == 0 && vl < sizeof(style_name)) {
+			memcpy(style_name, val, vl);
+			style_name[vl] = 0;
+		} else {
+			reply_error(s, EINVAL, "Unsupported qSaveCore option");
+			return HANDLER_REPLY;
+		}
+		p = vend;
+	}
+	if (!path[0])
+		goto bad;
+	enum core_style style;
+	if (core_style_parse(style_name, &style) < 0) {
+		reply_error(s, EINVAL, "unknown core style '%s' (full, modified-memory, stacks)",
+			    style_name);
+		return HANDLER_REPLY;
+	}
+	if (need_target(s))
+		return HANDLER_REPLY;
+	char err[512] = "";
+	int rc = core_write(s->target, path, style, NULL, err, sizeof(err));
+	if (rc < 0) {
+		reply_error(s, rc, "cannot save the core to %s: %s", path, err[0] ? err : strerror(-rc));
+		return HANDLER_REPLY;
+	}
+	buf_puts(&s->reply, "core-path:");
+	buf_put_hex_str(&s->reply, path);
+	buf_putc(&s->reply, ';');
+	return HANDLER_REPLY;
+bad:
+	reply_error(s, EINVAL, "expected qSaveCore;path-hint:<hex path>");
 	return HANDLER_REPLY;
 }

@@ -67,7 +67,7 @@ static int xfer_build(struct session *s, const char *obj, const char *annex, str
 	if (strcmp(obj, "exec-file") == 0)
 		return xfer_exec_file(s, out);
 	if (strcmp(obj, "libraries-svr4") == 0)
-		return svr4_library_list(s->target, out);
+		return svr4_library_list(s->target, out, !s->lldb);
 	if (strcmp(obj, "siginfo") == 0)
 		return xfer_siginfo(s, out);
 	return -EOPNOTSUPP;
