@@ -224,12 +224,23 @@ int dec_calls_build(struct dec_walker *w, struct dec_symbols *syms, const struct
 /* ------------------------------------------------------------------------------------------ */
 /* Exports (export.c).                                                                        */
 
+/* TSC to nanoseconds with perf's conversion (struct perf_event_mmap_page time_zero, time_mult,
+ * time_shift), when the collector knows it. */
+struct dec_tsc_conv {
+	uint64_t time_zero;
+	uint32_t time_mult;
+	uint16_t time_shift;
+	bool valid;
+};
+uint64_t dec_tsc_to_ns(const struct dec_tsc_conv *c, uint64_t tsc);
+
 struct dec_json_opts {
-	bool symbols;	  /* "function", "offset" */
-	bool source;	  /* "file", "line" */
-	bool disassembly; /* "text" */
-	bool intel;	  /* Intel syntax instead of AT&T */
-	bool timestamps;  /* "tsc" */
+	bool symbols;			     /* "function", "offset" */
+	bool source;			     /* "file", "line" */
+	bool disassembly;		     /* "text" */
+	bool intel;			     /* Intel syntax instead of AT&T */
+	bool timestamps;		     /* "tsc" (and "ns" when tsc_conv is valid) */
+	const struct dec_tsc_conv *tsc_conv; /* may be NULL */
 };
 
 /* Writes a JSON array of the records [first, first + count) into g (blocks, gaps, events). */
@@ -241,6 +252,12 @@ int dec_json_insns(yajl_gen g, struct dec_walker *w, const struct dec_trace *t, 
 /* Writes a JSON array of the calls [first, first + count) into g. */
 int dec_json_calls(yajl_gen g, const struct dec_calls *c, size_t first, size_t count,
 		   struct dec_symbols *syms);
+/* Writes the summary object of a thread's trace: "instructions", "records", "gaps", "errors"
+ * (libipt error name -> count), "tsc_first"/"tsc_last" (and "ns_first"/"ns_last" with a valid
+ * conv) when timed, "top_functions": [{"function", "address", "instructions"}] (top entries,
+ * self counts). */
+int dec_json_summary(yajl_gen g, struct dec_walker *w, struct dec_symbols *syms,
+		     const struct dec_trace *t, size_t top, const struct dec_tsc_conv *conv);
 /* Writes a Chrome trace (Perfetto / chrome://tracing) of the call tree to f: one "X" event per
  * call. Time is TSC ticks scaled by tsc_per_us when the trace has TSC and tsc_per_us > 0,
  * else one microsecond per instruction. */

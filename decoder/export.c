@@ -2,6 +2,7 @@
  * caller's yajl generator, and the call tree as a Chrome trace file (Perfetto,
  * chrome://tracing): one complete ("X") event per call, nested by time. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <intel-pt.h>
@@ -18,6 +19,13 @@ static const char *const event_names[DEC_EV_COUNT] = {
 const char *dec_event_name(unsigned event)
 {
 	return event < DEC_EV_COUNT ? event_names[event] : "unknown";
+}
+
+uint64_t dec_tsc_to_ns(const struct dec_tsc_conv *c, uint64_t tsc)
+{
+	uint64_t quot = tsc >> c->time_shift, rem = tsc & ((1ull << c->time_shift) - 1);
+
+	return c->time_zero + quot * c->time_mult + ((rem * c->time_mult) >> c->time_shift);
 }
 
 static void put_key(yajl_gen g, const char *key)
@@ -44,6 +52,16 @@ static void put_bool(yajl_gen g, const char *key, bool v)
 {
 	put_key(g, key);
 	yajl_gen_bool(g, v);
+}
+
+/* "tsc" and, when the conversion is known, "ns". */
+static void put_time(yajl_gen g, uint64_t tsc, const struct dec_json_opts *o)
+{
+	if (!o->timestamps || !tsc)
+		return;
+	put_u64(g, "tsc", tsc);
+	if (o->tsc_conv && o->tsc_conv->valid)
+		put_u64(g, "ns", dec_tsc_to_ns(o->tsc_conv, tsc));
 }
 
 static unsigned mode_bits(uint8_t mode)
@@ -82,8 +100,7 @@ static void put_marker(yajl_gen g, const struct dec_record *r, const struct dec_
 	}
 	put_u64(g, "index", r->insn);
 	put_u64(g, "trace_offset", r->offset);
-	if (o->timestamps && r->tsc)
-		put_u64(g, "tsc", r->tsc);
+	put_time(g, r->tsc, o);
 	yajl_gen_map_close(g);
 }
 
@@ -105,8 +122,7 @@ int dec_json_records(yajl_gen g, const struct dec_trace *t, size_t first, size_t
 		put_u64(g, "index", r->insn);
 		put_u64(g, "insns", r->ninsn);
 		put_u64(g, "mode", mode_bits(r->mode));
-		if (o->timestamps && r->tsc)
-			put_u64(g, "tsc", r->tsc);
+		put_time(g, r->tsc, o);
 		if (o->symbols)
 			put_symbol(g, syms, r->ip, o->source);
 		yajl_gen_map_close(g);
@@ -125,8 +141,7 @@ static void put_insn(yajl_gen g, const struct dec_insn *in, struct dec_symbols *
 	put_u64(g, "index", in->index);
 	put_u64(g, "ip", in->ip);
 	put_u64(g, "size", in->size);
-	if (o->timestamps && in->tsc)
-		put_u64(g, "tsc", in->tsc);
+	put_time(g, in->tsc, o);
 	if (o->symbols)
 		put_symbol(g, syms, in->ip, o->source);
 	if (o->disassembly && dec_disasm(in, o->intel, text, sizeof(text)) >= 0)
@@ -199,6 +214,63 @@ int dec_json_calls(yajl_gen g, const struct dec_calls *c, size_t first, size_t c
 	}
 	yajl_gen_array_close(g);
 	return 0;
+}
+
+int dec_json_summary(yajl_gen g, struct dec_walker *w, struct dec_symbols *syms,
+		     const struct dec_trace *t, size_t top, const struct dec_tsc_conv *conv)
+{
+	struct dec_fn_count *fns = calloc(top ? top : 1, sizeof(*fns));
+	unsigned errors[pte_bad_cpu + 1] = {0};
+	uint64_t tsc_first = 0, tsc_last = 0;
+	ssize_t nfns;
+
+	if (!fns)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->n; i++) {
+		const struct dec_record *r = &t->recs[i];
+
+		if (r->kind == DEC_REC_GAP && -r->error >= 0 && -r->error <= pte_bad_cpu)
+			errors[-r->error]++;
+		if (r->tsc && !tsc_first)
+			tsc_first = r->tsc;
+		if (r->tsc)
+			tsc_last = r->tsc;
+	}
+	nfns = dec_top_functions(w, syms, t, fns, top);
+	yajl_gen_map_open(g);
+	put_u64(g, "instructions", t->ninsn);
+	put_u64(g, "records", t->n);
+	put_u64(g, "gaps", t->ngaps);
+	put_key(g, "errors");
+	yajl_gen_map_open(g);
+	for (int e = 1; e <= pte_bad_cpu; e++)
+		if (errors[e])
+			put_u64(g, dec_errname(-e), errors[e]);
+	yajl_gen_map_close(g);
+	if (tsc_first) {
+		put_u64(g, "tsc_first", tsc_first);
+		put_u64(g, "tsc_last", tsc_last);
+		if (conv && conv->valid) {
+			put_u64(g, "ns_first", dec_tsc_to_ns(conv, tsc_first));
+			put_u64(g, "ns_last", dec_tsc_to_ns(conv, tsc_last));
+		}
+	}
+	put_key(g, "top_functions");
+	yajl_gen_array_open(g);
+	for (ssize_t i = 0; i < nfns; i++) {
+		struct dec_symbol sym;
+
+		yajl_gen_map_open(g);
+		if (syms && !dec_symbols_lookup(syms, fns[i].function, false, &sym))
+			put_str(g, "function", sym.function);
+		put_u64(g, "address", fns[i].function);
+		put_u64(g, "instructions", fns[i].ninsn);
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_array_close(g);
+	yajl_gen_map_close(g);
+	free(fns);
+	return nfns < 0 ? (int)nfns : 0;
 }
 
 static void write_file(void *ctx, const char *s, size_t len)

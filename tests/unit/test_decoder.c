@@ -249,6 +249,16 @@ static void test_parallel(struct run *r, struct dec_cache *cache)
 		CHECK(diff == 0);
 	}
 	check_insns(img, &t4, r, repeat);
+	/* Damaged trace: errors become gaps at the same places either way. */
+	for (size_t at = pt.len / 7; at < pt.len; at += pt.len / 7)
+		memset(pt.data + at, 0xd5, 3);
+	dec_trace_fini(&t1);
+	dec_trace_fini(&t4);
+	CHECK(dec_decode(img, pt.data, pt.len, NULL, &t1) == 0);
+	CHECK(dec_decode(img, pt.data, pt.len, &par, &t4) == 0);
+	fprintf(stderr, "damaged: %" PRIu64 " gaps, %" PRIu64 " insns\n", t1.ngaps, t1.ninsn);
+	CHECK(t1.ngaps > 0 && t1.ngaps == t4.ngaps);
+	CHECK(t1.n == t4.n && !memcmp(t1.recs, t4.recs, t1.n * sizeof(*t1.recs)));
 	dec_trace_fini(&t1);
 	dec_trace_fini(&t4);
 	dec_image_free(img);
@@ -378,6 +388,8 @@ static void test_exports(struct dec_symbols *syms, struct dec_walker *w, const s
 	CHECK(dec_json_records(g, t, 0, 50, syms, &o) == 0);
 	yajl_gen_string(g, (const unsigned char *)"calls", 5);
 	CHECK(dec_json_calls(g, c, 0, 20, syms) == 0);
+	yajl_gen_string(g, (const unsigned char *)"summary", 7);
+	CHECK(dec_json_summary(g, w, syms, t, 3, NULL) == 0);
 	yajl_gen_map_close(g);
 	yajl_gen_free(g);
 	doc = yajl_tree_parse(out.data, err, sizeof(err));
@@ -389,6 +401,22 @@ static void test_exports(struct dec_symbols *syms, struct dec_walker *w, const s
 
 		CHECK(insns && YAJL_GET_ARRAY(insns)->len >= 100);
 		CHECK(recs && YAJL_GET_ARRAY(recs)->len == 50);
+		{
+			const char *p_top[] = {"summary", "top_functions", NULL};
+			const char *p_n[] = {"summary", "instructions", NULL};
+			const char *p_fn[] = {"function", NULL};
+			yajl_val top = yajl_tree_get(doc, p_top, yajl_t_array);
+			yajl_val n = yajl_tree_get(doc, p_n, yajl_t_number);
+			yajl_val fn0 = top && YAJL_GET_ARRAY(top)->len
+					       ? yajl_tree_get(YAJL_GET_ARRAY(top)->values[0], p_fn,
+							       yajl_t_string)
+					       : NULL;
+
+			CHECK(n && (uint64_t)YAJL_GET_INTEGER(n) == t->ninsn);
+			const char *name = fn0 ? YAJL_GET_STRING(fn0) : NULL;
+
+			CHECK(name && !strcmp(name, "fib"));
+		}
 		yajl_tree_free(doc);
 	}
 	/* Chrome trace: one event per call, each inside its caller's time span. */
