@@ -28,7 +28,9 @@ struct lx_thread {
 	enum tgt_resume_kind plan; /* what the current resume asked of this thread */
 	int plan_signo;		   /* signal to deliver with it (cleared once delivered) */
 	uint64_t step_over_addr;
-	uint64_t trace_from; /* pc before the software-trace step in flight */
+	uint64_t trace_from;	      /* pc before the software-trace step in flight */
+	bool traced;		      /* software trace on: continues become single steps */
+	struct tgt_step_observer obs; /* its observer, when traced */
 	struct tgt_thread_stop stop;
 };
 
@@ -70,8 +72,6 @@ struct lx_target {
 	size_t nbps, cap_bps;
 	struct lx_hwpoint hw[4];
 
-	struct tgt_step_observer obs; /* software trace observer, valid when trace_tid */
-	pid_t trace_tid;
 	int64_t trace_slice_id; /* pending loop_defer for the trace loop, 0 if none */
 	int64_t report_id;	/* pending loop_defer that delivers `pending` to the owner */
 	struct tgt_event pending;

@@ -86,7 +86,7 @@ static bool lx_step_over_start(struct lx_target *lt, struct lx_thread *th)
 		return false; /* its hit was never reported: let it hit again */
 	if (lx_breakpoint_lift(lt, bp) < 0)
 		return false;
-	if (th->plan == TGT_RESUME_CONTINUE && lt->trace_tid == th->tid)
+	if (th->plan == TGT_RESUME_CONTINUE && th->traced)
 		lx_trace_announce(lt, th);
 	th->stepping_over = true;
 	th->step_over_addr = pc;
@@ -117,7 +117,7 @@ void lx_proceed(struct lx_target *lt)
 		if (th->plan == TGT_RESUME_STOP || th->running)
 			continue;
 		th->plan_signo = 0;
-		if (th->plan == TGT_RESUME_CONTINUE && lt->trace_tid == th->tid)
+		if (th->plan == TGT_RESUME_CONTINUE && th->traced)
 			lx_trace_start(lt, th, signo);
 		else
 			lx_ptrace_resume(lt, th, th->plan == TGT_RESUME_STEP, signo);
@@ -133,9 +133,9 @@ void lx_step_over_done(struct lx_target *lt, struct lx_thread *th)
 	if (bp)
 		lx_breakpoint_plant(lt, bp);
 	th->stepping_over = false;
-	if (th->plan == TGT_RESUME_CONTINUE && lt->trace_tid == th->tid && lt->obs.step &&
+	if (th->plan == TGT_RESUME_CONTINUE && th->traced && th->obs.step &&
 	    lx_get_pc(th->tid, &pc) == 0)
-		lt->obs.step(lt->obs.ctx, th->tid, th->step_over_addr, pc);
+		th->obs.step(th->obs.ctx, th->tid, th->step_over_addr, pc);
 	if (lt->interrupt_requested || th->plan == TGT_RESUME_STEP) {
 		if (th->plan == TGT_RESUME_STEP) {
 			th->stop = (struct tgt_thread_stop){

@@ -53,8 +53,7 @@ void lx_thread_remove(struct lx_target *lt, pid_t tid)
 
 	if (!th)
 		return;
-	if (lt->trace_tid == tid)
-		lx_trace_stopped(lt, th);
+	lx_trace_stopped(lt, th);
 	size_t i = th - lt->threads;
 	memmove(th, th + 1, (lt->nthreads - i - 1) * sizeof(*th));
 	lt->nthreads--;

@@ -15,26 +15,28 @@ void lx_trace_announce(struct lx_target *lt, struct lx_thread *th)
 {
 	uint64_t pc = 0;
 
+	(void)lt;
 	if (th->announced)
 		return;
 	th->announced = true;
 	th->tracing = true;
 	lx_get_pc(th->tid, &pc);
-	if (lt->obs.resumed)
-		lt->obs.resumed(lt->obs.ctx, th->tid, pc);
+	if (th->obs.resumed)
+		th->obs.resumed(th->obs.ctx, th->tid, pc);
 }
 
 void lx_trace_stopped(struct lx_target *lt, struct lx_thread *th)
 {
 	uint64_t pc = 0;
 
+	(void)lt;
 	if (!th->tracing)
 		return;
 	th->tracing = false;
 	th->announced = false;
 	lx_get_pc(th->tid, &pc);
-	if (lt->obs.stopped)
-		lt->obs.stopped(lt->obs.ctx, th->tid, pc);
+	if (th->obs.stopped)
+		th->obs.stopped(th->obs.ctx, th->tid, pc);
 }
 
 static int lx_trace_issue(struct lx_target *lt, struct lx_thread *th, int signo)
@@ -61,29 +63,40 @@ static bool lx_trace_can_step(struct lx_target *lt, struct lx_thread *th)
 	return th && th->tracing && th->running && lt->phase == LX_RUNNING;
 }
 
+/* Up to n steps of one traced thread; false if its step in flight did not finish in time
+ * (the signalfd will see it) or it stopped stepping. */
+static bool lx_trace_run(struct lx_target *lt, pid_t tid, int n)
+{
+	for (int i = 0; i < n && lt->alive; i++) {
+		int status;
+
+		if (!lx_trace_can_step(lt, lx_thread_find(lt, tid)))
+			return false;
+		if (lx_trace_wait(tid, &status) != tid)
+			return false;
+		lx_handle_status(lt, tid, status);
+	}
+	return lx_trace_can_step(lt, lx_thread_find(lt, tid));
+}
+
+/* One slice: every traced running thread in turn, a share of LX_TRACE_SLICE steps each. */
 static void lx_trace_slice(struct loop *loop, void *data)
 {
 	struct lx_target *lt = data;
-	pid_t tid = lt->trace_tid;
-	bool finished = true;
+	bool again = false;
+	size_t n = lt->nthreads;
 
 	(void)loop;
 	lt->trace_slice_id = 0;
 	lt->in_trace_slice = true;
-	for (int i = 0; i < LX_TRACE_SLICE && lt->alive; i++) {
-		int status;
+	for (size_t i = 0; i < lt->nthreads && lt->alive; i++) {
+		pid_t tid = lt->threads[i].tid;
 
-		if (!lx_trace_can_step(lt, lx_thread_find(lt, tid)))
-			break;
-		finished = false;
-		if (lx_trace_wait(tid, &status) != tid) {
-			finished = true; /* the signalfd takes over */
-			break;
-		}
-		lx_handle_status(lt, tid, status);
+		if (lx_trace_can_step(lt, &lt->threads[i]))
+			again |= lx_trace_run(lt, tid, LX_TRACE_SLICE / (int)n + 1);
 	}
 	lt->in_trace_slice = false;
-	if (!finished && lt->alive && lx_trace_can_step(lt, lx_thread_find(lt, tid)))
+	if (again && lt->alive && lt->phase == LX_RUNNING)
 		lt->trace_slice_id = loop_defer(lt->loop, lx_trace_slice, lt);
 }
 
@@ -105,8 +118,8 @@ void lx_trace_step_done(struct lx_target *lt, struct lx_thread *th)
 	uint64_t to = 0;
 
 	lx_get_pc(th->tid, &to);
-	if (lt->obs.step)
-		lt->obs.step(lt->obs.ctx, th->tid, th->trace_from, to);
+	if (th->obs.step)
+		th->obs.step(th->obs.ctx, th->tid, th->trace_from, to);
 	if (lx_breakpoint_at(lt, to)) {
 		th->stop = (struct tgt_thread_stop){
 			.tid = th->tid, .reason = TGT_STOP_BREAKPOINT, .signo = SIGTRAP};
@@ -122,16 +135,14 @@ void lx_trace_step_done(struct lx_target *lt, struct lx_thread *th)
 int lx_trace_steps(struct target *t, pid_t tid, const struct tgt_step_observer *obs)
 {
 	struct lx_target *lt = lx_of(t);
-	struct lx_thread *th = lx_thread_find(lt, lt->trace_tid);
+	struct lx_thread *th = lx_thread_find(lt, tid);
 
 	if (!lt->alive)
 		return lx_set_error(lt, -ESRCH, "the process is not running");
-	if (obs && !lx_thread_find(lt, tid))
-		return lx_set_error(lt, -ESRCH, "no thread %d", tid);
-	if (th && (!obs || lt->trace_tid != tid))
-		lx_trace_stopped(lt, th); /* the step in flight ends as a plain continue */
-	lt->trace_tid = obs ? tid : 0;
-	if (obs)
-		lt->obs = *obs;
+	if (!th)
+		return obs ? lx_set_error(lt, -ESRCH, "no thread %d", tid) : 0;
+	lx_trace_stopped(lt, th); /* a step in flight ends as a plain continue */
+	th->traced = obs != NULL;
+	th->obs = obs ? *obs : (struct tgt_step_observer){0};
 	return 0;
 }
