@@ -143,6 +143,7 @@ ssize_t dec_psb_offsets(const void *pt, size_t len, uint64_t **out)
  * code after the last packet is followed only up to stop_ip (where the next job begins). */
 struct decode_job {
 	struct dec_image *img;
+	const struct dec_options *opts; /* may be NULL */
 	const uint8_t *pt;
 	size_t begin, end;
 	bool has_stop_ip;
@@ -277,6 +278,19 @@ static int decode_from_sync(struct decode_job *job, struct pt_block_decoder *dec
 	}
 }
 
+/* Errata workarounds for the CPU that wrote the trace; an unknown CPU gets none. */
+static void config_cpu(struct pt_config *cfg, const struct dec_options *o)
+{
+	if (!o || !o->cpu_family)
+		return;
+	cfg->cpu.vendor = o->cpu_intel ? pcv_intel : pcv_unknown;
+	cfg->cpu.family = o->cpu_family;
+	cfg->cpu.model = o->cpu_model;
+	cfg->cpu.stepping = o->cpu_stepping;
+	if (pt_cpu_errata(&cfg->errata, &cfg->cpu) < 0)
+		memset(&cfg->errata, 0, sizeof(cfg->errata));
+}
+
 static void *decode_job_run(void *arg)
 {
 	struct decode_job *job = arg;
@@ -289,6 +303,7 @@ static void *decode_job_run(void *arg)
 	pt_config_init(&cfg);
 	cfg.begin = (uint8_t *)job->pt + job->begin;
 	cfg.end = (uint8_t *)job->pt + job->end;
+	config_cpu(&cfg, job->opts);
 	dec = pt_blk_alloc_decoder(&cfg);
 	w = dec_walker_alloc(job->img);
 	if (!dec || !w)
@@ -433,6 +448,7 @@ int dec_decode(struct dec_image *img, const void *pt, size_t len, const struct d
 	njobs = plan_chunks(pt, len, psb, (size_t)(npsb > 0 ? npsb : 0), njobs, min_bytes, jobs);
 	for (i = 0; i < njobs; i++) {
 		jobs[i].img = img;
+		jobs[i].opts = opts;
 		jobs[i].pt = pt;
 		dec_trace_init(&jobs[i].out);
 	}

@@ -97,6 +97,11 @@ struct dec_trace {
 struct dec_options {
 	unsigned threads;   /* worker threads; 0 or 1 = decode on the calling thread */
 	size_t min_segment; /* bytes of trace per worker at least; 0 = 64 KiB */
+	/* The CPU that wrote the trace, for libipt's errata workarounds (hardware traces); family
+	 * 0 = none (software traces). */
+	bool cpu_intel;
+	uint16_t cpu_family;
+	uint8_t cpu_model, cpu_stepping;
 };
 
 void dec_trace_init(struct dec_trace *t);
