@@ -433,6 +433,8 @@ int dec_decode(struct dec_image *img, const void *pt, size_t len, const struct d
 
 	if (!img || (!pt && len))
 		return -EINVAL;
+	if (!len)
+		return 0;
 	if (threads > 1 && len >= 2 * min_bytes) {
 		npsb = dec_psb_offsets(pt, len, &psb);
 		if (npsb < 0)

@@ -149,7 +149,8 @@ int dec_image_alloc(struct dec_cache *cache, const struct tgt_region *regions, s
 	img->sections = calloc(n ? n : 1, sizeof(*img->sections));
 	if (!img->pt || !img->regions || !img->sections)
 		goto fail;
-	memcpy(img->regions, regions, n * sizeof(*regions));
+	if (n)
+		memcpy(img->regions, regions, n * sizeof(*regions));
 	img->nregions = n;
 	for (i = 0; i < n; i++) {
 		const struct tgt_region *r = &regions[i];
