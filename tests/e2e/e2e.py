@@ -25,13 +25,15 @@ def main():
     ap.add_argument("--transport", action="append", help="only these transports")
     ap.add_argument("--only", action="append", help="only scenarios with these names")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every transcript")
+    ap.add_argument("--packets", action="store_true",
+                    help="log packets (gdb: into the transcript; lldb: NAME.packets files)")
     opts = ap.parse_args()
     if opts.server == "ptstub" and not opts.server_path:
         ap.error("--server ptstub needs --server-path")
 
     harness.become_subreaper()
     cfg = harness.Config(opts.server, opts.server_path, opts.programs, opts.source,
-                         opts.verbose)
+                         opts.verbose, opts.packets)
     print(f"e2e: {opts.debugger} against {cfg.server} ({cfg.server_path}); files in "
           f"{cfg.workdir}")
     passed = failed = 0
@@ -51,7 +53,7 @@ def main():
                 passed += ok
                 failed += not ok
     print(f"e2e: {passed} passed, {failed} failed")
-    if failed == 0:
+    if failed == 0 and not (opts.packets or opts.verbose):
         shutil.rmtree(cfg.workdir, ignore_errors=True)  # kept only when there is something to read
     return 0 if failed == 0 and passed > 0 else 1
 

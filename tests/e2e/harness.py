@@ -85,7 +85,8 @@ def source_lines(path):
 class Config:
     """What to test: which server (kind and path), which programs, where to keep files."""
 
-    def __init__(self, server, server_path, programs_dir, source_dir, verbose=False):
+    def __init__(self, server, server_path, programs_dir, source_dir, verbose=False,
+                 packets=False):
         self.server = server
         self.server_path = server_path or PEER_PATHS.get(server)
         self.sample = os.path.join(programs_dir, "sample")
@@ -96,6 +97,7 @@ class Config:
         self.lines = source_lines(os.path.join(source_dir, "sample.c"))
         self.lines.update(source_lines(os.path.join(source_dir, "ptsample_lib.c")))
         self.verbose = verbose
+        self.packets = packets  # log the gdb-remote packets into the transcript
         self.workdir = tempfile.mkdtemp(prefix="ptstub-e2e-")
 
 
@@ -193,28 +195,12 @@ class Session:
 
     def preamble(self):
         if self.debugger == "gdb":
-            return ["set pagination off", "set confirm off", "set width 0",
+            return (["set debug remote 1"] if self.cfg.packets else []) + [
+                    "set pagination off", "set confirm off", "set width 0",
                     "set breakpoint pending on", f"file {self.cfg.sample}"]
-        return ["settings set auto-confirm true", f"target create {self.cfg.sample}"]
-
-    def proc_state_line(self, pid_expr):
-        """A debugger command printing `e2e-proc PID: ...` (see procstate.py). pid_expr is a
-        number, or None for 'the current inferior' (read before it is killed: see pid_save)."""
-        if self.debugger == "gdb":
-            if pid_expr is None:
-                return ('python gdb.execute("shell %s %s %%d" %% e2e_pid)'
-                        % (PYTHON, PROCSTATE))
-            return f"shell {PYTHON} {PROCSTATE} {pid_expr}"
-        if pid_expr is None:
-            pid_expr = "%d\" % e2e_pid + \""
-        return (f'script import subprocess; subprocess.run("{PYTHON} {PROCSTATE} {pid_expr}",'
-                f' shell=True)')
-
-    def pid_save(self):
-        """A debugger command remembering the inferior's pid (for proc_state_line(None))."""
-        if self.debugger == "gdb":
-            return "python e2e_pid = gdb.selected_inferior().pid"
-        return "script e2e_pid = lldb.process.GetProcessID()"
+        log = os.path.join(self.cfg.workdir, f"{self.name}.packets")
+        return (["settings set auto-confirm true", f"target create {self.cfg.sample}"]
+                + ([f"log enable -f {log} gdb-remote packets"] if self.cfg.packets else []))
 
     # --- running -----------------------------------------------------------------------
     def run(self, body):
@@ -244,6 +230,8 @@ class Session:
             out, _ = proc.communicate()
             self.timed_out = True
         self.transcript = out.decode(errors="replace")
+        with open(os.path.join(self.cfg.workdir, f"{self.name}.transcript"), "w") as f:
+            f.write(self.transcript)
         self.server_output = self.server.output() if self.server else ""
         return self
 

@@ -362,30 +362,40 @@ def attach_lldb(cfg, transport):
 
 
 def kill_gdb(cfg, transport):
-    s = Session(cfg, "gdb", transport, "kill", args=["basic"])
-    s.run(["break sample_break_here", "START", s.pid_save(), "kill",
-           s.proc_state_line(None)])
+    s = Session(cfg, "gdb", transport, "kill", args=["basic"]).run([
+        "break sample_break_here", "START", f"shell {_procstate_all(cfg)}", "kill",
+        f"shell {_procstate_all(cfg)} --gone"])
     c = Checker(s)
     c.see(r"Breakpoint 1, sample_break_here \(")
-    c.see(r"\[Inferior 1 \(process \d+\) killed\]")
-    c.see(r"e2e-proc \d+: (gone|State=Z)", "the process is gone after kill")
+    c.see(r"e2e-procs: \d+=t$", "the stopped inferior, before kill")
+    # "Remote target" instead of "process N" when the server has no multiprocess+.
+    c.see(r"\[Inferior 1 \((process \d+|Remote target)\) killed\]")
+    c.see(r"e2e-procs: none", "no sample process left after kill")
     return c
 
 
 def kill_lldb(cfg, transport):
-    s = Session(cfg, "lldb", transport, "kill", args=["basic"])
-    s.run(["breakpoint set -n sample_break_here", "START", s.pid_save(), "process kill",
-           s.proc_state_line(None)])
+    s = Session(cfg, "lldb", transport, "kill", args=["basic"]).run([
+        "breakpoint set -n sample_break_here", "START",
+        f"platform shell {_procstate_all(cfg)}", "process kill",
+        f"platform shell {_procstate_all(cfg)} --gone"])
     c = Checker(s)
     c.see(r"stop reason = breakpoint 1\.1")
+    c.see(r"e2e-procs: \d+=t$", "the stopped inferior, before kill")
     c.see(r"Process \d+ exited with status = 9 \(0x00000009\)", "killed")
-    c.see(r"e2e-proc \d+: (gone|State=Z)", "the process is gone after kill")
+    c.see(r"e2e-procs: none", "no sample process left after kill")
     return c
 
 
 def _procstate(pid):
     from harness import PROCSTATE, PYTHON
     return f"{PYTHON} {PROCSTATE} {pid}"
+
+
+def _procstate_all(cfg):
+    """A shell command listing the sample processes below this harness."""
+    from harness import PROCSTATE, PYTHON
+    return f"{PYTHON} {PROCSTATE} --under {os.getpid()} --exe {cfg.sample}"
 
 
 GROUPS = {
