@@ -12,9 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "collector/collector.h"
 #include "protocol/hex.h"
 #include "protocol/signals.h"
 #include "server/dispatch.h"
+#include "server/handlers/handlers.h"
 #include "server/log.h"
 #include "server/loop.h"
 
@@ -52,6 +54,7 @@ static void session_close(struct session *s)
 	if (s->closing)
 		return;
 	s->closing = true;
+	trace_session_drop(s); /* while the target still exists */
 	loop_del_fd(s->loop, s->in_fd);
 	if (s->out_fd != s->in_fd)
 		loop_del_fd(s->loop, s->out_fd);
@@ -193,8 +196,10 @@ static void drop_target(struct loop *loop, void *data)
 
 void session_set_target(struct session *s, struct target *t, bool launched)
 {
-	if (s->target && s->target != t)
+	if (s->target && s->target != t) {
+		trace_session_drop(s);
 		loop_defer(s->loop, drop_target, s->target);
+	}
 	s->target = t;
 	s->launched = launched;
 	s->running = false;
@@ -248,6 +253,8 @@ static void on_target_event(void *ctx, const struct tgt_event *ev)
 			return;
 		s->running = false;
 		s->stop_tid = ev->tid;
+		if (s->collector)
+			((struct collector *)s->collector)->ops->process_stopped(s->collector);
 		session_stop_reply(s, ev->tid);
 		session_send_reply(s);
 		return;
@@ -258,12 +265,13 @@ static void on_target_event(void *ctx, const struct tgt_event *ev)
 		log_msg(LOG_INFO, "process %d %s %d", s->pid,
 			ev->kind == TGT_EV_EXITED ? "exited with status" : "killed by signal",
 			ev->status);
-		if (s->running) {
-			s->running = false;
+		/* Drop the target first: with no target the stop reply is W or X. */
+		bool owed = s->running;
+		session_set_target(s, NULL, false);
+		if (owed) {
 			session_stop_reply(s, 0);
 			session_send_reply(s);
 		}
-		session_set_target(s, NULL, false);
 		return;
 	}
 }
@@ -292,6 +300,8 @@ int session_resume(struct session *s, const struct tgt_resume *actions, size_t n
 	if (s->last_resume)
 		memcpy(s->last_resume, actions, n * sizeof(*actions));
 	s->last_resume_n = s->last_resume ? n : 0;
+	if (s->collector)
+		((struct collector *)s->collector)->ops->process_resumed(s->collector);
 	int rc = s->target->ops->resume(s->target, actions, n);
 	if (rc == 0)
 		s->running = true;
