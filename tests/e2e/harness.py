@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 
-TIMEOUT = 60  # seconds, for every debugger run and every wait on a server
+TIMEOUT = 40  # seconds, for every debugger run and every wait on a server
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROCSTATE = os.path.join(HERE, "procstate.py")
 PYTHON = "/usr/bin/python3"
@@ -179,7 +179,7 @@ class Session:
             self.env["LLDB_DEBUGSERVER_PATH"] = cfg.server_path
             if self.attach_pid:
                 return [f"process attach -p {self.attach_pid}"]
-            return [f"process launch -- {argstr}"]
+            return [f"run {argstr}"]
         fifo = os.path.join(cfg.workdir, f"{self.name}.port")
         os.mkfifo(fifo)
         if self.attach_pid:
