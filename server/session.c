@@ -133,6 +133,8 @@ void reply_error_text(struct session *s, int errnum, const char *fmt, ...)
 
 void reply_tid(struct session *s, pid_t tid)
 {
+	if (s->multiprocess)
+		buf_printf(&s->reply, "p%x.", s->pid);
 	if (tid < 0)
 		buf_puts(&s->reply, "-1");
 	else
@@ -262,6 +264,7 @@ static void on_target_event(void *ctx, const struct tgt_event *ev)
 	case TGT_EV_SIGNALED:
 		s->exit_kind = ev->kind == TGT_EV_EXITED ? 'W' : 'X';
 		s->exit_status = ev->status;
+		s->exit_pid = s->pid;
 		log_msg(LOG_INFO, "process %d %s %d", s->pid,
 			ev->kind == TGT_EV_EXITED ? "exited with status" : "killed by signal",
 			ev->status);

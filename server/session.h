@@ -55,6 +55,7 @@ struct session {
 	bool list_threads;          /* QListThreadsInStopReply */
 	bool lldb;                  /* LLDB-only packets seen: native signals, LLDB stop keys */
 	bool swbreak;               /* GDB swbreak+ */
+	bool multiprocess;          /* both offered multiprocess+: p<pid>.<tid> thread ids */
 	bool extended;              /* `!` or --multi */
 
 	struct target *target;      /* NULL before vRun/vAttach and after the process is gone */
@@ -67,9 +68,11 @@ struct session {
 	pid_t stop_tid;             /* thread of the last stop reply */
 	int exit_kind;              /* after the process ended: 'W' or 'X', else 0 */
 	int exit_status;
+	pid_t exit_pid;             /* the process that ended, for W/X ;process: */
 	uint64_t pass_signals[2];   /* QPassSignals, by Linux number */
 	struct launch_settings launch;
 	void *collector;            /* trace collector slot (struct collector *) */
+	void *btrace;               /* GDB btrace state (handlers/btrace.c) */
 	bool closing;               /* flush and close once out is empty */
 };
 

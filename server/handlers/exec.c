@@ -170,6 +170,7 @@ enum handler_result handle_k(struct session *s, const char *args, size_t len)
 {
 	(void)args;
 	(void)len;
+	s->exit_pid = s->pid;
 	if (s->target)
 		end_target(s, true);
 	s->exit_kind = 'X';
@@ -184,6 +185,7 @@ enum handler_result handle_vKill(struct session *s, const char *args, size_t len
 	(void)len;
 	if (need_target(s))
 		return HANDLER_REPLY;
+	s->exit_pid = s->pid;
 	end_target(s, true);
 	s->exit_kind = 'X';
 	s->exit_status = SIGKILL;

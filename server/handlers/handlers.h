@@ -40,6 +40,22 @@ handler_fn handle_qXfer;
 /* files.c: host I/O */
 handler_fn handle_vFile;
 
+/* decode.c: server-side decoding (jPTStubTraceDecode, jPTStubTraceSummary) */
+handler_fn handle_jPTStubTraceDecode, handle_jPTStubTraceSummary;
+
+/* trace.c: LLDB jLLDBTrace* (intel-pt); btrace.c: GDB Qbtrace*, qXfer:btrace* (pt) */
+handler_fn handle_jLLDBTraceSupported, handle_jLLDBTraceStart, handle_jLLDBTraceStop,
+	handle_jLLDBTraceGetState, handle_jLLDBTraceGetBinaryData, handle_Qbtrace_pt,
+	handle_Qbtrace_off, handle_Qbtrace_conf_pt_size;
+/* The session's collector, created on first use (NULL with a sentence in err). */
+struct collector *trace_collector(struct session *s, char *err, size_t errlen);
+/* Stop all tracing and free the collector and btrace state (the target goes). */
+void trace_session_drop(struct session *s);
+void btrace_session_drop(struct session *s);
+/* qXfer:btrace:read and qXfer:btrace-conf:read (obj "btrace" / "btrace-conf"). */
+enum handler_result btrace_xfer(struct session *s, const char *obj, const char *annex,
+				uint64_t off, uint64_t n);
+
 /* Helpers shared between handler files. */
 /* Parse "<addr>,<len>" (hex); *rest points after it. -EINVAL on bad input. */
 int parse_addr_len(const char *args, size_t len, uint64_t *addr, uint64_t *n, const char **rest);

@@ -39,13 +39,17 @@ enum handler_result handle_qSupported(struct session *s, const char *args, size_
 	/* args: ":feature;feature..." as the client offers them. */
 	if (memmem(args, len, "swbreak+", 8))
 		s->swbreak = true;
+	if (memmem(args, len, "multiprocess+", 13))
+		s->multiprocess = true;
 	buf_printf(&s->reply,
-		   "PacketSize=%x;QStartNoAckMode+;swbreak+;hwbreak+;vContSupported+;"
+		   "PacketSize=%x;QStartNoAckMode+;multiprocess+;swbreak+;hwbreak+;vContSupported+;"
 		   "qXfer:features:read+;qXfer:auxv:read+;qXfer:exec-file:read+;"
 		   "qXfer:threads:read+;qXfer:libraries-svr4:read+;qXfer:siginfo:read+;"
 		   "QPassSignals+;QProgramSignals+;QDisableRandomization+;"
 		   "QEnvironmentHexEncoded+;QEnvironmentReset+;QEnvironmentUnset+;"
-		   "QSetWorkingDir+;native-signals+;qSaveCore+",
+		   "QSetWorkingDir+;native-signals+;qSaveCore+;"
+		   "Qbtrace:pt+;Qbtrace:off+;Qbtrace-conf:pt:size+;qXfer:btrace:read+;"
+		   "qXfer:btrace-conf:read+",
 		   SESSION_PACKET_SIZE);
 	return HANDLER_REPLY;
 }

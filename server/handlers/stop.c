@@ -161,6 +161,8 @@ void session_stop_reply(struct session *s, pid_t tid)
 				   session_sig_to_client(s, s->exit_status) & 0xff);
 		else
 			buf_printf(&s->reply, "W%02x", s->exit_status & 0xff);
+		if (s->multiprocess && s->exit_pid > 0)
+			buf_printf(&s->reply, ";process:%x", s->exit_pid);
 		return;
 	}
 	if (tid <= 0)

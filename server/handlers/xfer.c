@@ -19,7 +19,10 @@ static int xfer_threads(struct session *s, struct buf *out)
 	buf_puts(out, "<?xml version=\"1.0\"?>\n<threads>\n");
 	for (int i = 0; i < n && i < MAX_THREADS; i++) {
 		char name[64];
-		buf_printf(out, "<thread id=\"%x\"", tids[i]);
+		if (s->multiprocess)
+			buf_printf(out, "<thread id=\"p%x.%x\"", s->pid, tids[i]);
+		else
+			buf_printf(out, "<thread id=\"%x\"", tids[i]);
 		if (s->target->ops->thread_name(s->target, tids[i], name, sizeof(name)) == 0) {
 			buf_puts(out, " name=\"");
 			xml_escape(out, name);
@@ -98,6 +101,8 @@ enum handler_result handle_qXfer(struct session *s, const char *args, size_t len
 	const char *rest;
 	if (parse_addr_len(colon + 1, (size_t)(end - colon - 1), &off, &n, &rest) < 0 || rest != end)
 		goto bad;
+	if (strcmp(obj, "btrace") == 0 || strcmp(obj, "btrace-conf") == 0)
+		return btrace_xfer(s, obj, annex, off, n);
 
 	struct buf data = BUF_INIT;
 	int rc = xfer_build(s, obj, annex, &data);
