@@ -56,10 +56,22 @@ static const struct packet_entry table[] = {
 	{"QSetSTDIN", false, handle_QSetSTDIN},
 	{"QSetSTDOUT", false, handle_QSetSTDOUT},
 	{"QSetSTDERR", false, handle_QSetSTDERR},
+	/* server-side decoding */
+	{"jPTStubTraceDecode", false, handle_jPTStubTraceDecode},
+	{"jPTStubTraceSummary", false, handle_jPTStubTraceSummary},
+	/* trace: LLDB intel-pt, GDB btrace pt */
+	{"jLLDBTraceSupported", true, handle_jLLDBTraceSupported},
+	{"jLLDBTraceStart", false, handle_jLLDBTraceStart},
+	{"jLLDBTraceStop", false, handle_jLLDBTraceStop},
+	{"jLLDBTraceGetState", false, handle_jLLDBTraceGetState},
+	{"jLLDBTraceGetBinaryData", false, handle_jLLDBTraceGetBinaryData},
+	{"Qbtrace:pt", true, handle_Qbtrace_pt},
+	{"Qbtrace:off", true, handle_Qbtrace_off},
+	{"Qbtrace-conf:pt:size=", false, handle_Qbtrace_conf_pt_size},
 	/* v packets */
 	{"vCont", false, handle_vCont},
 	{"vRun", false, handle_vRun},
-	{"vAttach;", false, handle_vAttach},
+	{"vAttach", false, handle_vAttach},
 	{"vKill", false, handle_vKill},
 	{"vFile", false, handle_vFile},
 	/* single letters: run control, registers, memory, threads */

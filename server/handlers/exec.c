@@ -372,7 +372,10 @@ enum handler_result handle_vAttach(struct session *s, const char *args, size_t l
 {
 	const char *p = args, *end = args + len;
 	uint64_t pid;
-	if (p >= end || *p++ != ';' || hex_parse_u64(&p, end, &pid) < 0 || p != end || !pid) {
+	if (p >= end || *p != ';')
+		return HANDLER_REPLY; /* vAttachWait, vAttachName, ...: not supported */
+	p++;
+	if (hex_parse_u64(&p, end, &pid) < 0 || p != end || !pid) {
 		reply_error_text(s, EINVAL, "vAttach: expected vAttach;<pid hex>");
 		return HANDLER_REPLY;
 	}
