@@ -104,11 +104,25 @@ static void note_file(const struct core_ctx *c, struct buf *out)
 	buf_fini(&names);
 }
 
+/* The XSAVE area size GDB 13 expects for a given XCR0 (it warns "too small" below that and
+ * ignores the note): fixed offsets of the standard format up to PKRU. */
+static size_t xstate_gdb_size(uint64_t xcr0)
+{
+	if (xcr0 & (1 << 9))
+		return 2696; /* PKRU */
+	if (xcr0 & 0xe0)
+		return 2688; /* AVX-512 */
+	if (xcr0 & 0x18)
+		return 1088; /* MPX */
+	return xcr0 & 4 ? 832 : 576;
+}
+
 /* Size of the XSAVE area for the features this CPU has enabled, and XCR0 itself. */
 static size_t xstate_size(uint64_t *xcr0)
 {
 	unsigned a, b, cx, d;
 	uint32_t lo, hi;
+	size_t gdb;
 
 	*xcr0 = 3;
 	if (!__get_cpuid(1, &a, &b, &cx, &d) || !(cx & bit_OSXSAVE))
@@ -116,7 +130,8 @@ static size_t xstate_size(uint64_t *xcr0)
 	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
 	*xcr0 = (uint64_t)hi << 32 | lo;
 	__cpuid_count(0xd, 0, a, b, cx, d);
-	return b < 576 ? 576 : b;
+	gdb = xstate_gdb_size(*xcr0);
+	return b < gdb ? gdb : b;
 }
 
 static void note_fp(const struct core_thread *th, struct buf *out)

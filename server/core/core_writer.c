@@ -207,7 +207,7 @@ static bool core_region_is_stack(const struct core_ctx *c, const struct tgt_regi
 	if (!strcmp(r->path, "[stack]"))
 		return true;
 	for (size_t i = 0; i < c->nthreads; i++) {
-		uint64_t sp = regcache_get_u64(&c->threads[i].regs, REG_RSP);
+		uint64_t sp = regcache_get_u64(&c->threads[i].regs, RN_RSP);
 
 		if (sp >= r->start && sp < r->end)
 			return true;

@@ -76,7 +76,7 @@ void core_mark_executing(struct core_ctx *c)
 	for (size_t i = 0; i < c->nthreads; i++) {
 		const struct regcache *rc = &c->threads[i].regs;
 
-		unwind_mark(core_image_at(c, regcache_get_u64(rc, REG_RIP)));
-		unwind_scan_stack(c, regcache_get_u64(rc, REG_RSP));
+		unwind_mark(core_image_at(c, regcache_get_u64(rc, RN_RIP)));
+		unwind_scan_stack(c, regcache_get_u64(rc, RN_RSP));
 	}
 }
