@@ -44,13 +44,18 @@ bench_case() {
 	gdb -nx -batch -p "$pid" -ex "gcore $dir/gcore.core" >/dev/null 2>&1
 	local gcore_t=$(elapsed "$t")
 
-	# The kernel's core: the process dies of SIGABRT; time until it is reaped.
+	kill -KILL "$pid"
+	wait "$pid" 2>/dev/null || true
+
+	# The kernel's core, of a fresh instance (gcore faulted every page of the first one in):
+	# the process dies of SIGABRT; time until it is reaped.
+	start "$dir/kernel" "$prog"
 	t=$(now)
 	kill -ABRT "$pid"
 	wait "$pid" 2>/dev/null || true
 	local kernel_t=$(elapsed "$t")
 	local kcore
-	kcore=$(ls "$dir"/core* 2>/dev/null | grep -v '\.core$' | head -1 || true)
+	kcore=$(ls "$dir"/kernel/core* 2>/dev/null | head -1 || true)
 
 	row "$name" ptstub "$(apparent "$dir/skinny.core")" "$(on_disk "$dir/skinny.core")" "$skinny_t"
 	row "$name" gcore "$(apparent "$dir/gcore.core")" "$(on_disk "$dir/gcore.core")" "$gcore_t"

@@ -200,8 +200,8 @@ static int info_read_notes(int fd, uint8_t **notes, size_t *len)
 
 static void info_walk_notes(const uint8_t *p, size_t len, struct info_ctx *ic)
 {
-	size_t off = 0;
-	bool seen_images = false;
+	const uint8_t *images = NULL;
+	size_t images_len = 0, off = 0;
 
 	while (off + sizeof(Elf64_Nhdr) <= len) {
 		const Elf64_Nhdr *nh = (const Elf64_Nhdr *)(p + off);
@@ -220,15 +220,18 @@ static void info_walk_notes(const uint8_t *p, size_t len, struct info_ctx *ic)
 		} else if (nh->n_type == CORE_NOTE_IMAGES &&
 			   nh->n_namesz == sizeof(CORE_NOTE_OWNER) &&
 			   !memcmp(name, CORE_NOTE_OWNER, sizeof(CORE_NOTE_OWNER))) {
-			printf("images (M main, I loader, V vdso, X executing):\n");
-			if (core_image_note_parse(desc, nh->n_descsz, info_print_image, ic) < 0)
-				fprintf(stderr, "warning: the image note is malformed\n");
-			seen_images = true;
+			images = desc;
+			images_len = nh->n_descsz;
 		}
 		off = desc - p + ((nh->n_descsz + 3) & ~3U);
 	}
-	if (!seen_images)
+	if (!images) {
 		fprintf(stderr, "warning: no PTSTUB image note (not written by ptstub)\n");
+		return;
+	}
+	printf("images (M main, I loader, V vdso, X executing):\n");
+	if (core_image_note_parse(images, images_len, info_print_image, ic) < 0)
+		fprintf(stderr, "warning: the image note is malformed\n");
 }
 
 int core_info_main(int argc, char **argv)
