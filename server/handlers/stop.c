@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "protocol/hex.h"
+#include "protocol/json.h"
 #include "server/handlers/handlers.h"
 
 #define MAX_THREADS 4096
@@ -192,20 +193,6 @@ enum handler_result handle_qThreadStopInfo(struct session *s, const char *args, 
 	return HANDLER_REPLY;
 }
 
-static void json_string(struct buf *b, const char *str)
-{
-	buf_putc(b, '"');
-	for (const unsigned char *c = (const unsigned char *)str; *c; c++) {
-		if (*c == '"' || *c == '\\')
-			buf_printf(b, "\\%c", *c);
-		else if (*c < 0x20)
-			buf_printf(b, "\\u%04x", *c);
-		else
-			buf_putc(b, (char)*c);
-	}
-	buf_putc(b, '"');
-}
-
 static void thread_json(struct session *s, pid_t tid)
 {
 	struct tgt_thread_stop st;
@@ -218,7 +205,7 @@ static void thread_json(struct session *s, pid_t tid)
 	char name[64];
 	if (s->target->ops->thread_name(s->target, tid, name, sizeof(name)) == 0 && name[0]) {
 		buf_puts(&s->reply, ",\"name\":");
-		json_string(&s->reply, name);
+		json_quote(&s->reply, name);
 	}
 	const char *reason = lldb_reason(st.reason);
 	if (reason)
