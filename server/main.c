@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "server/core/core.h"
+#include "server/decode_cli.h"
 #include "server/log.h"
 #include "server/loop.h"
 #include "server/query.h"
@@ -51,6 +52,8 @@ static const char usage[] =
 	"                                    'quiet' only warnings (also: PTSTUB_LOG=...)\n"
 	"  --allow-file-access               vFile may read any file (default: only files the\n"
 	"                                    debuggee maps)\n"
+	"  --core-on-crash DIR               when the program stops with a fatal signal, write a\n"
+	"                                    skinny core DIR/core.PID.SIG before reporting it\n"
 	"  --no-disable-aslr                 keep address randomization for launched programs\n"
 	"  -h, --help                        this text\n"
 	"  --version                         print the version\n";
@@ -139,6 +142,9 @@ static void parse_args(int argc, char **argv, int first, struct cmdline *c)
 			c->log_channels = option_value(argc, argv, &i, o == a ? "--log-channels" : "-log-channels");
 		} else if (strcmp(o, "--allow-file-access") == 0) {
 			c->opts.allow_file_access = true;
+		} else if (is_option(o, "--core-on-crash")) {
+			c->opts.core_on_crash =
+				option_value(argc, argv, &i, o == a ? "--core-on-crash" : "-core-on-crash");
 		} else if (strcmp(o, "--no-disable-aslr") == 0) {
 			c->opts.disable_aslr = false;
 		} else if (a[0] == '-' && a[1]) {
@@ -381,6 +387,8 @@ int main(int argc, char **argv)
 		return query_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "save-core") == 0)
 		return save_core_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "decode") == 0)
+		return decode_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "core-info") == 0)
 		return core_info_main(argc - 1, argv + 1);
 	return gdbserver_main(argc, argv, 1);

@@ -480,6 +480,52 @@ fail:
 	return QUERY_EXIT_USAGE;
 }
 
+struct query_conn *query_client_open(const char *addr, int timeout_ms)
+{
+	struct query_conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->fd = query_connect(addr, timeout_ms);
+	if (c->fd < 0) {
+		errno = -c->fd;
+		free(c);
+		return NULL;
+	}
+	c->ack = true;
+	c->timeout_ms = timeout_ms;
+	pkt_reader_init(&c->reader, 0);
+	if (conn_write(c, "+", 1) < 0 || conn_start_no_ack(c) < 0) {
+		query_client_close(c);
+		errno = ECONNRESET;
+		return NULL;
+	}
+	return c;
+}
+
+int query_client_exchange(struct query_conn *c, const char *payload, const char **reply,
+			  size_t *reply_len)
+{
+	int err = conn_exchange(c, payload);
+
+	if (err)
+		return err;
+	buf_putc(&c->reader.payload, '\0');
+	c->reader.payload.len--;
+	*reply = c->reader.payload.data;
+	*reply_len = c->reader.payload.len;
+	return 0;
+}
+
+void query_client_close(struct query_conn *c)
+{
+	if (!c)
+		return;
+	pkt_reader_fini(&c->reader);
+	close(c->fd);
+	free(c);
+}
+
 int query_main(int argc, char **argv)
 {
 	struct query_opts o;
