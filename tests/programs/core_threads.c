@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "ptsample.h"
@@ -42,10 +43,24 @@ static void *core_worker(void *arg)
 	return NULL;
 }
 
-int main(void)
+/* Write every other page of a fresh mapping: n modified runs, so a skinny core of this process
+ * needs more than 65535 program headers once n is large (PN_XNUM). */
+static void core_make_sparse(long n)
+{
+	char *map = mmap(NULL, 2 * n * 4096, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	for (long i = 0; map != MAP_FAILED && i < n; i++)
+		map[2 * i * 4096] = 1;
+}
+
+int main(int argc, char **argv)
 {
 	pthread_t th[2];
 	int main_local = 4242;
+
+	if (argc > 1)
+		core_make_sparse(atol(argv[1]));
 
 	core_dirty_global = 0xfeedface;
 	core_heap = malloc(sizeof(*core_heap));

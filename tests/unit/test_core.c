@@ -2,6 +2,7 @@
  * breakpoint through the live Linux target; every style is saved, read back and checked page by
  * page against the live process. With an output directory, the cores stay there for the
  * debugger checks of test_core_debuggers.py. */
+#include <dirent.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -59,7 +60,7 @@ static void on_timeout(struct loop *loop, void *data)
 }
 
 /* Start the program; it prints "ready ADDR" once its threads spin. */
-static pid_t start_program(const char *prog, uint64_t *bp)
+static pid_t start_program(const char *prog, const char *sparse, uint64_t *bp)
 {
 	int fds[2];
 	char line[128] = "";
@@ -72,7 +73,7 @@ static pid_t start_program(const char *prog, uint64_t *bp)
 	if (pid == 0) {
 		dup2(fds[1], 1);
 		close(fds[0]);
-		execl(prog, prog, (char *)NULL);
+		execl(prog, prog, sparse, (char *)NULL);
 		_exit(127);
 	}
 	close(fds[1]);
@@ -293,23 +294,91 @@ static int stop_at_breakpoint(struct live *l)
 	return l->t->ops->regions(l->t, &l->regions, &l->nregions);
 }
 
+/* Saves that fail (missing directory; the target path is a directory, so the final rename
+ * fails) report why and leave no temporary file behind. */
+static void check_failed_saves(struct live *l, const char *dir)
+{
+	char path[4200], err[512] = "";
+	struct dirent *de;
+	DIR *d;
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/no-such-dir/core", dir);
+	ret = core_write(l->t, path, CORE_STYLE_MODIFIED, NULL, err, sizeof(err));
+	CHECK(ret < 0 && err[0], "a save into a missing directory did not fail with a reason");
+	snprintf(path, sizeof(path), "%s/a-directory", dir);
+	mkdir(path, 0755);
+	err[0] = 0;
+	ret = core_write(l->t, path, CORE_STYLE_STACKS, NULL, err, sizeof(err));
+	CHECK(ret < 0 && err[0], "a save over a directory did not fail with a reason");
+	rmdir(path);
+	d = opendir(dir);
+	while (d && (de = readdir(d)))
+		CHECK(!strstr(de->d_name, ".tmp-"), "failed save left %s behind", de->d_name);
+	if (d)
+		closedir(d);
+}
+
+/* Every style, or (sparse) one modified-memory core that needs PN_XNUM. */
+static void save_cores(struct live *l, const char *dir, bool sparse)
+{
+	char path[4200], err[512] = "";
+
+	for (int s = 0; s < 3; s++) {
+		enum core_style style = s;
+		int ret;
+
+		if (sparse && style != CORE_STYLE_MODIFIED)
+			continue;
+		snprintf(path, sizeof(path), "%s/core.%s", dir,
+			 sparse ? "sparse" : core_style_name(style));
+		ret = core_write(l->t, path, style, NULL, err, sizeof(err));
+		CHECK(!ret, "core_write %s: %s", core_style_name(style), err);
+		if (!ret)
+			check_core(l, path, style);
+	}
+	if (sparse) {
+		struct core_file cf;
+
+		CHECK(!core_open(path, &cf) && cf.phnum > PN_XNUM &&
+			      ((Elf64_Ehdr *)cf.map)->e_phnum == PN_XNUM,
+		      "%s: expected PN_XNUM with more than 65535 program headers", path);
+	}
+}
+
+static void stop_program(struct live *l, pid_t pid)
+{
+	/* We trace every thread: reap them all (__WALL) or the leader never finishes dying. */
+	kill(pid, SIGKILL);
+	for (;;) {
+		int status;
+		pid_t got = waitpid(-1, &status, __WALL);
+
+		if ((got < 0 && errno != EINTR) ||
+		    (got == pid && (WIFEXITED(status) || WIFSIGNALED(status))))
+			break;
+	}
+	l->t->ops->destroy(l->t);
+}
+
 int main(int argc, char **argv)
 {
 	struct tgt_callbacks cb = {.on_event = on_event};
 	struct live l = {0};
-	char dir[4096], path[4200], err[512] = "";
+	char dir[4096], err[512] = "";
+	bool keep = argc > 2;
 	pid_t pid;
 	int ret;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 2) {
-		fprintf(stderr, "usage: test_core CORE_THREADS_PROGRAM [OUTDIR]\n");
+		fprintf(stderr, "usage: test_core CORE_THREADS_PROGRAM [OUTDIR [SPARSE_RUNS]]\n");
 		return 2;
 	}
-	snprintf(dir, sizeof(dir), "%s", argc > 2 ? argv[2] : "/tmp/test_core.XXXXXX");
-	if (argc > 2 ? mkdir(dir, 0755) && errno != EEXIST : !mkdtemp(dir))
+	snprintf(dir, sizeof(dir), "%s", keep ? argv[2] : "/tmp/test_core.XXXXXX");
+	if (keep ? mkdir(dir, 0755) && errno != EEXIST : !mkdtemp(dir))
 		return 2;
-	pid = start_program(argv[1], &l.bp);
+	pid = start_program(argv[1], argc > 3 ? argv[3] : NULL, &l.bp);
 	if (pid < 0)
 		return 2;
 	cb.ctx = &l;
@@ -322,38 +391,19 @@ int main(int argc, char **argv)
 	}
 	ret = stop_at_breakpoint(&l);
 	CHECK(!ret, "could not stop at the breakpoint: %s", strerror(-ret));
-	for (int s = 0; !ret && s < 3; s++) {
-		enum core_style style = s;
-
-		snprintf(path, sizeof(path), "%s/core.%s", dir, core_style_name(style));
-		ret = core_write(l.t, path, style, NULL, err, sizeof(err));
-		CHECK(!ret, "core_write %s: %s", core_style_name(style), err);
-		if (!ret)
-			check_core(&l, path, style);
-	}
-	/* A failed save leaves nothing behind and says why. */
-	snprintf(path, sizeof(path), "%s/no-such-dir/core", dir);
-	ret = core_write(l.t, path, CORE_STYLE_MODIFIED, NULL, err, sizeof(err));
-	CHECK(ret < 0 && err[0], "a save into a missing directory did not fail with a reason");
-	/* We trace every thread: reap them all (__WALL) or the leader never finishes dying. */
-	kill(pid, SIGKILL);
-	for (;;) {
-		int status;
-		pid_t got = waitpid(-1, &status, __WALL);
-
-		if ((got < 0 && errno != EINTR) ||
-		    (got == pid && (WIFEXITED(status) || WIFSIGNALED(status))))
-			break;
-	}
-	l.t->ops->destroy(l.t);
+	if (!ret)
+		save_cores(&l, dir, argc > 3);
+	if (!ret && argc <= 3)
+		check_failed_saves(&l, dir);
+	stop_program(&l, pid);
 	free(l.regions);
 	loop_free(l.loop);
-	if (argc <= 2) {
-		for (int s = 0; s < 3; s++) {
-			snprintf(path, sizeof(path), "%s/core.%s", dir, core_style_name(s));
-			unlink(path);
-		}
-		rmdir(dir);
+	if (!keep) {
+		char cmd[4200];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		if (system(cmd))
+			fprintf(stderr, "could not remove %s\n", dir);
 	}
 	return fails ? 1 : 0;
 }

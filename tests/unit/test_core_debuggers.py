@@ -69,6 +69,16 @@ def main():
             core = os.path.join(outdir, 'core.' + style)
             gdb_checks(prog, core, style)
             lldb_checks(prog, core, style)
+        # 33000 modified runs: more than 65535 program headers, so PN_XNUM.
+        saved = subprocess.run([helper, prog, outdir, '33000'], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, timeout=120)
+        print(saved.stdout)
+        if saved.returncode:
+            FAILS.append('test_core with PN_XNUM failed')
+        else:
+            core = os.path.join(outdir, 'core.sparse')
+            gdb_checks(prog, core, 'sparse')
+            lldb_checks(prog, core, 'sparse')
     finally:
         shutil.rmtree(outdir, ignore_errors=True)
     for f in FAILS:
