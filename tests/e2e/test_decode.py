@@ -140,7 +140,7 @@ def main():
 
         stop = c.packet("c")  # to the first int3
         check(stop.startswith("T05"), "stopped at the first marker: " + stop)
-        r = c.packet('jLLDBTraceStart:{"type":"intel-pt","tids":[%d],"iptTraceSize":%d,"enableTsc":false}'
+        r = c.packet('jLLDBTraceStart:{"type":"intel-pt","tids":[%d],"iptTraceSize":%d,"enableTsc":true}'
                      % (tid, 1 << 22))
         check(r == "OK", "trace started: " + r)
         stop = c.packet("c")  # to the second int3
@@ -171,6 +171,12 @@ def main():
         check([i["index"] for i in newest["items"] if i["kind"] == "insn"]
               == list(range(total - 5, total)), "newest items")
         intel = decode(c, tid=tid, offset=0, count=50, syntax="intel")
+        raw = c.packet('jPTStubTraceDecode:{"tid":%d,"count":100000,"source":true}' % tid)
+        big = json.loads(raw)
+        check(0 < big["count"] < total and big["next"] == big["count"] and len(raw) < 0x20000,
+              "page bounded by the packet size: %d of %d" % (big["count"], total))
+        timed = decode(c, tid=tid, offset=0, count=20, timestamps=True)
+        check(all("tsc" in i for i in timed["items"] if i["kind"] == "insn"), "timestamps")
         check(intel["count"] == 50, "intel syntax page")
 
         # Blocks view.
@@ -201,6 +207,8 @@ def main():
         check(t0["tid"] == tid and t0["summary"]["instructions"] == total, "summary count")
         tops = [f.get("function") for f in t0["summary"]["top_functions"]]
         check("fib" in tops, "fib among the top functions: %s" % tops)
+        check(t0["summary"].get("tsc_last", 0) >= t0["summary"].get("tsc_first", 1) > 0,
+              "summary time span")
         summ_all = json.loads(c.packet("jPTStubTraceSummary"))
         check(len(summ_all["threads"]) >= 1, "summary of all traced threads")
 
