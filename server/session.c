@@ -15,6 +15,7 @@
 #include "collector/collector.h"
 #include "protocol/hex.h"
 #include "protocol/signals.h"
+#include "server/crash.h"
 #include "server/dispatch.h"
 #include "server/handlers/handlers.h"
 #include "server/log.h"
@@ -253,6 +254,8 @@ static void on_target_event(void *ctx, const struct tgt_event *ev)
 			return;
 		if (pass_signal_on(s, ev->tid))
 			return;
+		if (s->opts->core_on_crash)
+			crash_core_write(s->target, s->opts->core_on_crash, ev->tid);
 		s->running = false;
 		s->stop_tid = ev->tid;
 		if (s->collector)
