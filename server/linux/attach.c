@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "server/linux/linux_target.h"
 
@@ -128,6 +129,22 @@ static int lx_detach_signal(const struct lx_thread *th)
 	return th->stop.signo;
 }
 
+/* A thread that cannot be detached is on its way out (killed meanwhile): reap it, or its
+ * exit stays queued for us and the leader's parent waits forever. Bounded to ~0.5 s. */
+static void lx_reap_dying(pid_t tid)
+{
+	for (int i = 0; i < 5000; i++) {
+		int status;
+		pid_t r = waitpid(tid, &status, __WALL | WNOHANG);
+
+		if (r < 0 || (r == tid && !WIFSTOPPED(status)))
+			return;
+		if (r == tid && ptrace(PTRACE_DETACH, tid, 0, 0) == 0)
+			return;
+		usleep(100);
+	}
+}
+
 int lx_detach(struct target *t)
 {
 	struct lx_target *lt = lx_of(t);
@@ -142,7 +159,9 @@ int lx_detach(struct target *t)
 		struct lx_thread *th = &lt->threads[i];
 
 		lx_trace_stopped(lt, th);
-		ptrace(PTRACE_DETACH, th->tid, 0, (long)lx_detach_signal(th));
+		if (ptrace(PTRACE_DETACH, th->tid, 0, (long)lx_detach_signal(th)) < 0 &&
+		    errno == ESRCH && th->tid != lt->pid)
+			lx_reap_dying(th->tid);
 	}
 	lt->alive = false;
 	lt->nthreads = 0;
