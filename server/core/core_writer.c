@@ -4,6 +4,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,32 +91,38 @@ const char *core_style_name(enum core_style style)
 
 /* ---- snapshot ---------------------------------------------------------------------------- */
 
+/* The thread's siginfo as the kernel delivered it; for a thread stopped only because the others
+ * stopped (or by an interrupt) ptrace's own SIGTRAP event stop is no signal: record SIGSTOP.
+ * Every thread gets one (LLDB shows "signal 0" for threads without one when another has it). */
+static void core_thread_siginfo(struct core_ctx *c, struct core_thread *th,
+				const struct tgt_thread_stop *stop)
+{
+	struct buf si = BUF_INIT;
+	bool own = stop->reason != TGT_STOP_NONE && stop->reason != TGT_STOP_INTERRUPT;
+	int32_t signo = own ? stop->signo : SIGSTOP;
+
+	if (own && !c->t->ops->read_siginfo(c->t, th->tid, &si) && si.len >= sizeof(th->siginfo)) {
+		memcpy(th->siginfo, si.data, sizeof(th->siginfo));
+	} else {
+		memset(th->siginfo, 0, sizeof(th->siginfo));
+		memcpy(th->siginfo, &signo, sizeof(signo));
+	}
+	buf_fini(&si);
+}
+
 static int core_read_thread(struct core_ctx *c, struct core_thread *th)
 {
-	struct tgt_thread_stop stop = {0};
-	struct buf si = BUF_INIT;
+	struct tgt_thread_stop stop = {.reason = TGT_STOP_SIGNAL};
 	int ret = c->t->ops->read_regs(c->t, th->tid, &th->regs);
 
 	if (ret)
 		return ret;
 	if (c->t->ops->thread_stop)
 		c->t->ops->thread_stop(c->t, th->tid, &stop);
-	th->signo = stop.signo;
-	if (!c->t->ops->read_siginfo(c->t, th->tid, &si) && si.len >= sizeof(th->siginfo)) {
-		memcpy(th->siginfo, si.data, sizeof(th->siginfo));
-	} else {
-		/* Every thread gets a SIGINFO note (LLDB shows "signal 0" for threads without
-		 * one when another has it): synthesise one from the stop. */
-		int32_t signo = stop.signo;
-
-		memset(th->siginfo, 0, sizeof(th->siginfo));
-		memcpy(th->siginfo, &signo, sizeof(signo));
-	}
-	if (!th->signo)
-		memcpy(&th->signo, th->siginfo, sizeof(int32_t));
+	core_thread_siginfo(c, th, &stop);
+	memcpy(&th->signo, th->siginfo, sizeof(int32_t));
 	if (c->opt.signo)
 		th->signo = c->opt.signo;
-	buf_fini(&si);
 	return 0;
 }
 

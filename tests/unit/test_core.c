@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -312,6 +313,17 @@ static void check_failed_saves(struct live *l, const char *dir)
 	ret = core_write(l->t, path, CORE_STYLE_STACKS, NULL, err, sizeof(err));
 	CHECK(ret < 0 && err[0], "a save over a directory did not fail with a reason");
 	rmdir(path);
+	/* A write that fails half-way (file size limit, like a full disk) */
+	struct rlimit old, small = {64 * 1024, 64 * 1024};
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &old);
+	setrlimit(RLIMIT_FSIZE, &small);
+	snprintf(path, sizeof(path), "%s/too-big", dir);
+	err[0] = 0;
+	ret = core_write(l->t, path, CORE_STYLE_FULL, NULL, err, sizeof(err));
+	setrlimit(RLIMIT_FSIZE, &old);
+	CHECK(ret < 0 && err[0] && access(path, F_OK), "a save that ran out of room: %d %s", ret,
+	      err);
 	d = opendir(dir);
 	while (d && (de = readdir(d)))
 		CHECK(!strstr(de->d_name, ".tmp-"), "failed save left %s behind", de->d_name);
