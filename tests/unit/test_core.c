@@ -198,21 +198,52 @@ static int core_open(const char *path, struct core_file *cf)
 	return 0;
 }
 
+/* Does the core hold bytes for addr? (PT_LOADs are sorted: binary search.) */
+static bool core_has_data(const struct core_file *cf, uint64_t addr)
+{
+	size_t lo = 1, hi = cf->phnum;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const Elf64_Phdr *ph = &cf->ph[mid];
+
+		if (addr < ph->p_vaddr)
+			hi = mid;
+		else if (addr >= ph->p_vaddr + ph->p_memsz)
+			lo = mid + 1;
+		else
+			return addr < ph->p_vaddr + ph->p_filesz;
+	}
+	return false;
+}
+
+/* Modified pages of every mapping, ascending, in one array. */
+static uint64_t *live_dirty_pages(struct live *l, size_t *n)
+{
+	uint64_t *pages = NULL;
+
+	*n = 0;
+	for (size_t i = 0; i < l->nregions; i++)
+		l->t->ops->dirty_pages(l->t, l->regions[i].start, l->regions[i].end, &pages, n);
+	return pages;
+}
+
 static void check_core(struct live *l, const char *path, enum core_style style)
 {
 	struct core_file cf;
-	uint64_t covered = 0, data_pages = 0;
+	uint64_t covered = 0, data_pages = 0, mapped = 0;
+	size_t ndirty;
+	uint64_t *dirty = live_dirty_pages(l, &ndirty);
 
 	if (core_open(path, &cf)) {
 		CHECK(0, "%s: not a readable ELF core", path);
+		free(dirty);
 		return;
 	}
 	CHECK(cf.ph[0].p_type == PT_NOTE, "%s: first phdr is not PT_NOTE", path);
 	for (size_t i = 1; i < cf.phnum; i++) {
 		const Elf64_Phdr *ph = &cf.ph[i];
 		struct tgt_region *r = region_of(l, ph->p_vaddr);
-		uint64_t *dirty = NULL;
-		size_t ndirty = 0;
 
 		CHECK(ph->p_type == PT_LOAD, "%s: phdr %zu is not PT_LOAD", path, i);
 		CHECK(i == 1 || ph->p_vaddr >= cf.ph[i - 1].p_vaddr + cf.ph[i - 1].p_memsz,
@@ -223,38 +254,24 @@ static void check_core(struct live *l, const char *path, enum core_style style)
 		if (!r || !ph->p_filesz)
 			continue;
 		CHECK(ph->p_vaddr + ph->p_memsz <= r->end, "%s: PT_LOAD crosses a mapping", path);
-		l->t->ops->dirty_pages(l->t, ph->p_vaddr, ph->p_vaddr + ph->p_filesz, &dirty,
-				       &ndirty);
 		for (uint64_t off = 0; off < ph->p_filesz; off += PAGE, data_pages++)
 			check_page(l, r, ph->p_vaddr + off, cf.map + ph->p_offset + off,
 				   in_list(dirty, ndirty, ph->p_vaddr + off), style, path);
-		free(dirty);
 	}
-	uint64_t mapped = 0;
 	for (size_t i = 0; i < l->nregions; i++)
 		mapped += l->regions[i].end - l->regions[i].start;
 	CHECK(covered == mapped, "%s: PT_LOADs cover %#llx bytes, the mappings %#llx", path,
 	      (unsigned long long)covered, (unsigned long long)mapped);
 	/* every modified page the style keeps is in the core with its bytes */
-	for (size_t i = 0; i < l->nregions; i++) {
-		const struct tgt_region *r = &l->regions[i];
-		uint64_t *dirty = NULL;
-		size_t ndirty = 0;
+	for (size_t k = 0; k < ndirty; k++) {
+		const struct tgt_region *r = region_of(l, dirty[k]);
 
 		if (style == CORE_STYLE_STACKS && !is_stack(l, r))
 			continue;
-		l->t->ops->dirty_pages(l->t, r->start, r->end, &dirty, &ndirty);
-		for (size_t k = 0; k < ndirty; k++) {
-			bool found = false;
-
-			for (size_t p = 1; p < cf.phnum && !found; p++)
-				found = dirty[k] >= cf.ph[p].p_vaddr &&
-					dirty[k] < cf.ph[p].p_vaddr + cf.ph[p].p_filesz;
-			CHECK(found, "%s: modified page %#llx of %s is missing", path,
-			      (unsigned long long)dirty[k], r->path);
-		}
-		free(dirty);
+		CHECK(core_has_data(&cf, dirty[k]), "%s: modified page %#llx of %s is missing",
+		      path, (unsigned long long)dirty[k], r->path);
 	}
+	free(dirty);
 	/* the breakpoint's int3 is not in the core: the original byte is */
 	for (size_t p = 1; p < cf.phnum; p++) {
 		const Elf64_Phdr *ph = &cf.ph[p];
