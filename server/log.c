@@ -44,7 +44,8 @@ static FILE *out(void)
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-	if (level > log_max)
+	/* The NULL test also keeps gcc's -Wformat-overflow quiet under -fsanitize=undefined. */
+	if (level > log_max || !fmt)
 		return;
 	static const char *names[] = {"error", "warning", "info", "debug"};
 	FILE *f = out();

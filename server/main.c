@@ -106,7 +106,7 @@ static void parse_args(int argc, char **argv, int first, struct cmdline *c)
 	for (i = first; i < argc; i++) {
 		const char *a = argv[i];
 		/* lldb-server accepts both -x and --x spellings of its long options. */
-		const char *o = (a[0] == '-' && a[1] != '-' && strlen(a) > 2) ? a + 1 : a;
+		const char *o = (a[0] == '-' && a[1] && a[1] != '-' && a[2]) ? a + 1 : a;
 		if (strcmp(a, "--") == 0) {
 			i++;
 			break;
