@@ -368,8 +368,7 @@ def kill_gdb(cfg, transport):
     c = Checker(s)
     c.see(r"Breakpoint 1, sample_break_here \(")
     c.see(r"e2e-procs: \d+=t$", "the stopped inferior, before kill")
-    # "Remote target" instead of "process N" when the server has no multiprocess+.
-    c.see(r"\[Inferior 1 \((process \d+|Remote target)\) killed\]")
+    c.see(r"\[Inferior 1 \(process \d+\) killed\]", "killed (gdb names the process)")
     c.see(r"e2e-procs: none", "no sample process left after kill")
     return c
 
