@@ -47,8 +47,8 @@ handler_fn handle_jPTStubTraceDecode, handle_jPTStubTraceSummary;
 handler_fn handle_jLLDBTraceSupported, handle_jLLDBTraceStart, handle_jLLDBTraceStop,
 	handle_jLLDBTraceGetState, handle_jLLDBTraceGetBinaryData, handle_Qbtrace_pt,
 	handle_Qbtrace_off, handle_Qbtrace_conf_pt_size;
-/* The session's collector, created on first use (NULL with a sentence in err). */
-struct collector *trace_collector(struct session *s, char *err, size_t errlen);
+/* The session's collector, created on first use; NULL after replying with the reason. */
+struct collector *trace_collector(struct session *s);
 /* Stop all tracing and free the collector and btrace state (the target goes). */
 void trace_session_drop(struct session *s);
 void btrace_session_drop(struct session *s);
