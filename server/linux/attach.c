@@ -32,7 +32,7 @@ static int lx_seize_error(struct lx_target *lt, int e, char *err, size_t errlen)
 /* Seize the threads of /proc/PID/task not yet known; returns how many were new, or -errno. */
 static int lx_seize_new_threads(struct lx_target *lt, char *err, size_t errlen)
 {
-	long opts = PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC;
+	long opts = LX_PTRACE_OPTS;
 	char path[64];
 	struct dirent *d;
 	int added = 0;

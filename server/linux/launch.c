@@ -106,7 +106,7 @@ static int lx_child_error(int errfd, const char *path, char *err, size_t errlen)
 /* Seize the self-stopped child and run it up to its PTRACE_EVENT_EXEC stop. */
 static int lx_seize_child(pid_t pid, int errfd, const char *path, char *err, size_t errlen)
 {
-	long opts = PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL;
+	long opts = LX_PTRACE_OPTS | PTRACE_O_EXITKILL;
 	int status;
 
 	if (waitpid(pid, &status, WUNTRACED) != pid || !WIFSTOPPED(status))

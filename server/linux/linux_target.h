@@ -6,9 +6,14 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/ptrace.h>
 #include <sys/types.h>
 
 #include "server/target.h"
+
+/* ptrace options of every tracee: threads and execs are followed; forks are seen only to
+ * take our breakpoints out of the child and let it go. Launched processes add EXITKILL. */
+#define LX_PTRACE_OPTS (PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_TRACEFORK)
 
 #define LX_TRACE_SLICE 2000 /* single steps per loop turn while software tracing */
 
@@ -130,6 +135,7 @@ ssize_t lx_read_memory(struct target *t, uint64_t addr, void *buf, size_t len);
 ssize_t lx_write_memory(struct target *t, uint64_t addr, const void *buf, size_t len);
 ssize_t lx_read_raw(struct lx_target *lt, uint64_t addr, void *buf, size_t len);
 int lx_write_raw(struct lx_target *lt, uint64_t addr, const void *buf, size_t len);
+int lx_poke(pid_t pid, uint64_t addr, const uint8_t *src, size_t len); /* PTRACE_POKEDATA */
 
 /* breakpoints.c */
 int lx_insert_point(struct target *t, enum tgt_point type, uint64_t addr, unsigned len);

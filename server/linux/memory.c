@@ -33,7 +33,7 @@ ssize_t lx_read_raw(struct lx_target *lt, uint64_t addr, void *buf, size_t len)
 }
 
 /* Word-wise fallback for when /proc/PID/mem cannot be written. */
-static int lx_poke(pid_t pid, uint64_t addr, const uint8_t *src, size_t len)
+int lx_poke(pid_t pid, uint64_t addr, const uint8_t *src, size_t len)
 {
 	while (len > 0) {
 		uint64_t base = addr & ~7ull;

@@ -149,6 +149,22 @@ static void lx_on_clone(struct lx_target *lt, pid_t parent)
 	lx_rerun(lt, lx_thread_find(lt, parent));
 }
 
+/* A fork child inherits our int3 bytes: put the original bytes back in it and let it go. */
+static void lx_on_fork(struct lx_target *lt, pid_t parent)
+{
+	unsigned long msg = 0;
+	pid_t child;
+	int status;
+
+	if (ptrace(PTRACE_GETEVENTMSG, parent, 0, &msg) == 0 && (child = (pid_t)msg) > 0 &&
+	    waitpid(child, &status, __WALL) == child && WIFSTOPPED(status)) {
+		for (size_t i = 0; i < lt->nbps; i++)
+			lx_poke(child, lt->bps[i].addr, &lt->bps[i].saved, 1);
+		ptrace(PTRACE_DETACH, child, 0, 0);
+	}
+	lx_rerun(lt, lx_thread_find(lt, parent));
+}
+
 static void lx_on_exec(struct lx_target *lt, struct lx_thread *th)
 {
 	struct lx_thread leader = *th;
@@ -255,6 +271,9 @@ void lx_handle_status(struct lx_target *lt, pid_t tid, int status)
 	case PTRACE_EVENT_CLONE:
 		lx_on_clone(lt, tid);
 		break;
+	case PTRACE_EVENT_FORK:
+		lx_on_fork(lt, tid);
+		break;
 	case PTRACE_EVENT_EXEC:
 		lx_on_exec(lt, th);
 		break;
@@ -291,7 +310,8 @@ void lx_check_progress(struct lx_target *lt)
 		any_event |= lt->threads[i].event;
 		any_running |= lt->threads[i].running;
 	}
-	if (lt->phase == LX_RUNNING && (any_event || lt->interrupt_requested))
+	/* Nothing left running (the threads resumed all exited): stop rather than hang. */
+	if (lt->phase == LX_RUNNING && (any_event || lt->interrupt_requested || !any_running))
 		lt->phase = LX_STOPPING;
 	if (lt->phase != LX_STOPPING)
 		return;
@@ -334,8 +354,10 @@ void lx_report(struct lx_target *lt)
 	}
 	if (!best) {
 		best = &lt->threads[0];
-		best->stop = (struct tgt_thread_stop){
-			.tid = best->tid, .reason = TGT_STOP_INTERRUPT, .signo = SIGSTOP};
+		best->stop = (struct tgt_thread_stop){.tid = best->tid};
+		if (lt->interrupt_requested)
+			best->stop = (struct tgt_thread_stop){
+				.tid = best->tid, .reason = TGT_STOP_INTERRUPT, .signo = SIGSTOP};
 	}
 	best->event = false;
 	for (size_t i = 0; i < lt->nthreads; i++) {

@@ -1,10 +1,12 @@
 /* tests/programs/linux_target_prog.c — a small debuggee for tests/unit/test_linux_target.c:
- * argv[1] picks what it does (bp, threads, multibp, segv, sleep, signal, exec). */
+ * argv[1] picks what it does (bp, threads, multibp, segv, sleep, signal, exec,
+ * fork). */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 volatile int linux_prog_value = 1234;
@@ -58,6 +60,19 @@ static int run_multibp(void)
 	return linux_prog_value == 1234 + 3 * MULTI_CALLS ? 6 : 1;
 }
 
+/* The child runs through the marker's breakpoint too: the stub must have taken it out. */
+static int run_fork(void)
+{
+	int status = 0;
+	pid_t child = fork();
+
+	if (child == 0)
+		_exit(linux_prog_marker(1) == 1235 ? 0 : 2);
+	waitpid(child, &status, 0);
+	linux_prog_marker(2);
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 8 : 1;
+}
+
 static void on_usr1(int sig)
 {
 	linux_prog_value = sig;
@@ -71,6 +86,8 @@ int main(int argc, char **argv)
 		return run_threads();
 	if (!strcmp(mode, "multibp"))
 		return run_multibp();
+	if (!strcmp(mode, "fork"))
+		return run_fork();
 	if (!strcmp(mode, "exec"))
 		execl(argv[0], argv[0], "bp", (char *)NULL);
 	if (!strcmp(mode, "segv"))

@@ -147,6 +147,44 @@ static uint64_t run_to_marker(struct target *t)
 	return addr;
 }
 
+/* Registers written into a stopped thread read back the same, x87/SSE/AVX included. */
+static void check_write_regs(struct target *t, pid_t tid)
+{
+	struct regcache orig, rc, back;
+
+	CHECK(t->ops->read_regs(t, tid, &orig) == 0);
+	rc = orig;
+	regcache_set_u64(&rc, RN_R12, 0x1122334455667788ull);
+	memset(regcache_ptr(&rc, RN_XMM0 + 1), 0x5a, 16);
+	memset(regcache_ptr(&rc, RN_YMM0H + 1), 0xa5, 16);
+	CHECK(t->ops->write_regs(t, tid, &rc) == 0);
+	CHECK(t->ops->read_regs(t, tid, &back) == 0);
+	CHECK(regcache_get_u64(&back, RN_R12) == 0x1122334455667788ull);
+	CHECK(memcmp(regcache_ptr(&back, RN_XMM0 + 1), regcache_ptr(&rc, RN_XMM0 + 1), 16) == 0);
+	CHECK(memcmp(regcache_ptr(&back, RN_YMM0H + 1), regcache_ptr(&rc, RN_YMM0H + 1), 16) == 0);
+	CHECK(regcache_get_u64(&back, RN_FCTRL) == regcache_get_u64(&orig, RN_FCTRL));
+	CHECK(t->ops->write_regs(t, tid, &orig) == 0);
+}
+
+/* A read running off the end of a mapping into a hole stops at the hole. */
+static void check_short_read(struct target *t)
+{
+	struct tgt_region *r;
+	uint8_t buf[16];
+	size_t n;
+
+	CHECK(t->ops->read_memory(t, 0, buf, sizeof(buf)) < 0);
+	if (t->ops->regions(t, &r, &n) < 0)
+		return;
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (r[i].end == r[i + 1].start || !(r[i].prot & 1))
+			continue;
+		CHECK(t->ops->read_memory(t, r[i].end - 8, buf, sizeof(buf)) == 8);
+		break;
+	}
+	free(r);
+}
+
 static void test_breakpoint_step_exit(void)
 {
 	struct target *t = launch("bp");
@@ -169,6 +207,8 @@ static void test_breakpoint_step_exit(void)
 	CHECK(st.reason == TGT_STOP_BREAKPOINT && st.signo == SIGTRAP);
 	CHECK(reg(t, last.tid, RN_RIP) == addr);
 	CHECK(t->ops->read_memory(t, addr, &byte, 1) == 1 && byte == orig && byte != 0xcc);
+	check_write_regs(t, last.tid);
+	check_short_read(t);
 
 	CHECK(resume_all(t, TGT_RESUME_STEP, 0) == 0);
 	CHECK(wait_event() && last.kind == TGT_EV_STOPPED);
@@ -332,6 +372,26 @@ static void test_multithread_breakpoint(void)
 	t->ops->destroy(t);
 }
 
+/* A fork child inherits the int3 bytes; the stub takes them out of it and lets it go. */
+static void test_fork_child_runs_free(void)
+{
+	struct target *t = launch("fork");
+	struct tgt_thread_stop st;
+
+	CHECK(t != NULL);
+	if (!t || run_to_marker(t) == 0)
+		return;
+	/* The child's exit raises SIGCHLD in the parent first: pass it on, as a client would. */
+	while ((st = stop_of(t, last.tid)).reason == TGT_STOP_SIGNAL && st.signo == SIGCHLD) {
+		CHECK(resume_all(t, TGT_RESUME_CONTINUE, SIGCHLD) == 0);
+		CHECK(wait_event() && last.kind == TGT_EV_STOPPED);
+	}
+	CHECK(st.reason == TGT_STOP_BREAKPOINT && last.tid == st.tid);
+	CHECK(resume_all(t, TGT_RESUME_CONTINUE, 0) == 0);
+	CHECK(wait_event() && last.kind == TGT_EV_EXITED && last.status == 8);
+	t->ops->destroy(t);
+}
+
 static void on_interrupt_timer(struct loop *l, void *data)
 {
 	struct target *t = data;
@@ -457,6 +517,7 @@ int main(int argc, char **argv)
 	test_kill_and_bad_exec();
 	test_multithread_breakpoint();
 	test_interrupt_and_exec();
+	test_fork_child_runs_free();
 	test_debug_registers();
 	test_trace_steps();
 	loop_free(loop);
