@@ -115,9 +115,10 @@ def main():
     tmp = tempfile.mkdtemp(prefix="ptstub-decode-")
     fifo = os.path.join(tmp, "port")
     os.mkfifo(fifo)
+    log = open(os.path.join(tmp, "server.log"), "w+")
     server = subprocess.Popen([ptstub, "gdbserver", "127.0.0.1:0", "--named-pipe", fifo,
-                               "--", program], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE)
+                               "--", program], stdout=subprocess.DEVNULL, stderr=log)
+    ok = False
     try:
         with open(fifo, "rb") as f:
             port = int(f.read().rstrip(b"\0"))
@@ -248,9 +249,21 @@ def main():
         check(p.returncode == 1 and p.stderr, "CLI reports a thread without trace")
 
         c.sock.close()
+        server.wait(TIMEOUT)  # the launched process is killed with the session
+        log.seek(0)
+        text = log.read()
+        # Memory errors and UB fail the test (sanitized builds); leak reports do not.
+        check("runtime error" not in text and "ERROR: AddressSanitizer" not in text,
+              "no sanitizer errors in the server")
+        ok = True
     finally:
-        server.kill()
-        server.wait()
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        if not ok:
+            log.seek(0)
+            sys.stderr.write(log.read())
+        log.close()
         try:
             os.unlink(fifo)
             for f in os.listdir(tmp):
