@@ -167,28 +167,54 @@ enum handler_result handle_z(struct session *s, const char *args, size_t len)
 	return point(s, args, len, false);
 }
 
-/* The dirty-pages key: every modified page of [start, end), or nothing when it cannot be told
- * or the list would not fit in a reply. */
-static void put_dirty_pages(struct session *s, uint64_t start, uint64_t end)
+/* Dirty pages per reply: a mapping with more is reported as several adjacent regions with the
+ * same attributes, each listing its share, so a reply stays near one packet (17 bytes a page)
+ * and LLDB's region walk simply goes on to the next piece. */
+#define DIRTY_PAGES_PER_REPLY ((SESSION_PACKET_SIZE - 1024) / 17)
+
+/* The piece of mapping m that holds addr: [*start, *end) and its dirty pages, as pages[*first]
+ * onwards, *count of them. Pieces are cut at fixed positions of the mapping's dirty list, so
+ * every address of the mapping always falls in the same piece. */
+static void region_piece(const struct tgt_region *m, uint64_t addr, const uint64_t *pages,
+			 size_t n, uint64_t *start, uint64_t *end, size_t *first, size_t *count)
 {
-	uint64_t *pages = NULL;
-	size_t n = 0;
-	if (s->target->ops->dirty_pages(s->target, start, end, &pages, &n) < 0) {
-		free(pages);
-		return;
+	size_t k = 0;
+	while ((k + 1) * DIRTY_PAGES_PER_REPLY < n && pages[(k + 1) * DIRTY_PAGES_PER_REPLY] <= addr)
+		k++;
+	*first = k * DIRTY_PAGES_PER_REPLY;
+	*count = n - *first < DIRTY_PAGES_PER_REPLY ? n - *first : DIRTY_PAGES_PER_REPLY;
+	*start = k ? pages[*first] : m->start;
+	*end = *first + *count < n ? pages[*first + *count] : m->end;
+}
+
+static void put_region(struct session *s, const struct tgt_region *m, uint64_t addr)
+{
+	uint64_t *pages = NULL, start = m->start, end = m->end;
+	size_t n = 0, first = 0, count = 0;
+	bool known = s->target->ops->dirty_pages(s->target, m->start, m->end, &pages, &n) == 0;
+	if (known)
+		region_piece(m, addr, pages, n, &start, &end, &first, &count);
+	buf_printf(&s->reply, "start:%llx;size:%llx;permissions:%s%s%s;", (unsigned long long)start,
+		   (unsigned long long)(end - start), m->prot & PROT_READ ? "r" : "",
+		   m->prot & PROT_WRITE ? "w" : "", m->prot & PROT_EXEC ? "x" : "");
+	if (m->path[0]) {
+		buf_puts(&s->reply, "name:");
+		buf_put_hex_str(&s->reply, m->path);
+		buf_putc(&s->reply, ';');
 	}
-	/* Each page costs at most 17 bytes ("<hex>,"); leave room for the other keys. */
-	if (n * 17 > SESSION_PACKET_SIZE - 1024) {
-		free(pages);
-		return;
+	if (strcmp(m->path, "[stack]") == 0)
+		buf_puts(&s->reply, "type:stack;");
+	else if (strcmp(m->path, "[heap]") == 0)
+		buf_puts(&s->reply, "type:heap;");
+	if (known) {
+		buf_puts(&s->reply, "dirty-pages:");
+		for (size_t i = 0; i < count; i++) {
+			if (i)
+				buf_putc(&s->reply, ',');
+			buf_put_hex_u64(&s->reply, pages[first + i]);
+		}
+		buf_putc(&s->reply, ';');
 	}
-	buf_puts(&s->reply, "dirty-pages:");
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			buf_putc(&s->reply, ',');
-		buf_put_hex_u64(&s->reply, pages[i]);
-	}
-	buf_putc(&s->reply, ';');
 	free(pages);
 }
 
@@ -221,21 +247,7 @@ enum handler_result handle_qMemoryRegionInfo(struct session *s, const char *args
 		free(r);
 		return HANDLER_REPLY;
 	}
-	struct tgt_region *m = &r[i];
-	buf_printf(&s->reply, "start:%llx;size:%llx;permissions:%s%s%s;",
-		   (unsigned long long)m->start, (unsigned long long)(m->end - m->start),
-		   m->prot & PROT_READ ? "r" : "", m->prot & PROT_WRITE ? "w" : "",
-		   m->prot & PROT_EXEC ? "x" : "");
-	if (m->path[0]) {
-		buf_puts(&s->reply, "name:");
-		buf_put_hex_str(&s->reply, m->path);
-		buf_putc(&s->reply, ';');
-	}
-	if (strcmp(m->path, "[stack]") == 0)
-		buf_puts(&s->reply, "type:stack;");
-	else if (strcmp(m->path, "[heap]") == 0)
-		buf_puts(&s->reply, "type:heap;");
-	put_dirty_pages(s, m->start, m->end);
+	put_region(s, &r[i], addr);
 	free(r);
 	return HANDLER_REPLY;
 }
