@@ -166,6 +166,7 @@ static struct {
 	struct loop *loop;
 	struct cmdline *cmd;
 	struct session *session;
+	struct session *closing;    /* closed, to be freed by a deferred call (or at exit) */
 	struct target *target;      /* launched/attached before the first client */
 	bool target_launched;
 	int listen_fd;
@@ -199,6 +200,8 @@ static void free_session(struct loop *loop, void *data)
 {
 	(void)loop;
 	struct session *s = data;
+	if (s == server.closing)
+		server.closing = NULL;
 	if (s->target) {
 		struct target *t = s->target;
 		if (s->launched) {
@@ -222,6 +225,7 @@ static void on_session_close(struct session *s)
 {
 	if (s == server.session)
 		server.session = NULL;
+	server.closing = s;
 	loop_defer(server.loop, free_session, s);
 	if (!server.cmd->opts.extended || server.cmd->opts.once || server.listen_fd < 0)
 		loop_stop(server.loop, 0);
@@ -364,6 +368,9 @@ static int gdbserver_main(int argc, char **argv, int first)
 	if (!server.loop || prepare_target(&c) < 0 || serve(&c) < 0)
 		return 1;
 	int rc = loop_run(server.loop);
+	/* A session closed in the last turn of the loop was not freed by its deferred call. */
+	if (server.closing)
+		free_session(server.loop, server.closing);
 	if (server.session)
 		free_session(server.loop, server.session);
 	if (server.target) {
