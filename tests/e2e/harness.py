@@ -263,11 +263,6 @@ class Checker:
             self.failures.append(f"missing: {what or regex!r}  [/{regex}/]")
         return m
 
-    def never(self, regex, what=None):
-        m = re.compile(regex, re.M).search(self.s.transcript)
-        if m:
-            self.failures.append(f"unexpected: {what or regex!r}: {m.group(0)!r}")
-
     def require(self, cond, what):
         if not cond:
             self.failures.append(what)
