@@ -190,15 +190,16 @@ static int build_btrace(struct session *s, struct btrace_state *b, const char *a
 	}
 	uint64_t hash = fnv1a(raw.data, raw.len);
 	bool changed = !th->read_once || hash != th->last_hash || raw.len != th->last_len;
-	th->read_once = true;
-	th->last_hash = hash;
-	th->last_len = raw.len;
 	if (delta && changed) {
-		/* PT cannot be stitched: an error makes GDB ask for `new`. */
+		/* PT cannot be stitched: an error makes GDB ask for `new`, which must still see
+		 * the change, so the read point stays. */
 		snprintf(msg, msglen, "Generic Error.");
 		buf_fini(&raw);
 		return -EOPNOTSUPP;
 	}
+	th->read_once = true;
+	th->last_hash = hash;
+	th->last_len = raw.len;
 	buf_puts(&b->doc, "<!DOCTYPE btrace SYSTEM \"btrace.dtd\">\n<btrace version=\"1.0\">\n");
 	if (all || changed) {
 		struct col_cpu cpu;

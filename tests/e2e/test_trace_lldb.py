@@ -6,12 +6,19 @@
 #                      --source tests/programs [-v]
 import argparse
 import os
+import re
 import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
+
+
+def never(c, regex, what):
+    """A failure when the debugger's output matches regex."""
+    m = re.search(regex, c.s.transcript, re.M)
+    c.require(not m, f"unexpected: {what}: {m.group(0)!r}" if m else "")
 
 
 def raw(packet):
@@ -91,8 +98,8 @@ def thread_trace(cfg):
           "tracing the thread twice")
     c.see(r"\(lldb\) next")
     c.see(r"stop reason = step over", "the session goes on")
-    c.never(r"Got incomplete live trace data", "size mismatch between GetState and data")
-    c.never(r"unknown cpu")
+    never(c, r"Got incomplete live trace data", "size mismatch between GetState and data")
+    never(c, r"unknown cpu", "LLDB refused the cpu")
     return c
 
 
@@ -123,12 +130,13 @@ def process_trace(cfg):
     c.see(r"Trace technology: intel-pt")
     c.see(r'response: \{"tracedThreads":\[\],', "after the stop no thread is traced")
     c.see(r"response: OK", "stopping everything when nothing is traced is fine")
-    c.never(r"Got incomplete live trace data")
+    never(c, r"Got incomplete live trace data", "size mismatch between GetState and data")
     return c
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__)
+def run_all(doc, scenarios):
+    """Command line, then each (name, function of cfg returning a Checker); exit status."""
+    ap = argparse.ArgumentParser(description=doc)
     ap.add_argument("--server-path", required=True)
     ap.add_argument("--programs", required=True)
     ap.add_argument("--source", required=True)
@@ -137,11 +145,11 @@ def main():
     harness.become_subreaper()
     cfg = harness.Config("ptstub", opts.server_path, opts.programs, opts.source, opts.verbose)
     failed = 0
-    for scenario in (thread_trace, process_trace):
+    for name, scenario in scenarios:
         try:
             ok = scenario(cfg).report()
-        except Exception as e:
-            print(f"[FAIL] lldb-{scenario.__name__}: {e}")
+        except Exception as e:  # a server that never listened, a missing file
+            print(f"[FAIL] {name}: {e}")
             ok = False
         harness.kill_descendants()
         failed += not ok
@@ -151,4 +159,5 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_all(__doc__, [("lldb-thread-trace", thread_trace),
+                               ("lldb-process-trace", process_trace)]))
