@@ -108,6 +108,10 @@ def process_trace(cfg):
     s.run([
         "breakpoint set -n sample_break_here",
         "START",
+        "process trace start -c",
+        raw('jLLDBTraceStart:{"disableCgroupTracing":false,"enableTsc":false,'
+            '"iptTraceSize":8192,"perCpuTracing":false,"processBufferSizeLimit":4096,'
+            '"psbPeriod":null,"tids":null,"type":"intel-pt"}'),
         "process trace start",
         "process trace start",
         "breakpoint set -n sample_before_watch",
@@ -120,6 +124,11 @@ def process_trace(cfg):
         "process kill",
     ])
     c = harness.Checker(s)
+    c.see(r"\(lldb\) process trace start -c\s*\n.*error: Per-cpu tracing needs the intel_pt "
+          r"PMU", "per-cpu tracing refused by the software backend")
+    c.see(err_hex("The process can't be traced because the process trace size limit has been "
+                  "reached. Consider retracing with a higher limit."),
+          "over the process buffer limit")
     c.see(r"\(lldb\) process trace start\s*\n\(lldb\) process trace start\s*\n"
           r".*error: Process currently traced\. Stop process tracing first",
           "a second process trace is refused")
