@@ -14,6 +14,8 @@
 #include "server/log.h"
 #include "server/loop.h"
 #include "server/query.h"
+#include "server/record.h"
+#include "server/serve.h"
 #include "server/session.h"
 #include "server/transport.h"
 
@@ -239,6 +241,7 @@ static int start_session(int in_fd, int out_fd)
 		return -ENOMEM;
 	server.target = NULL; /* the session owns it now */
 	server.session = s;
+	serve_session_start(s); /* `ptstub serve`: the bundle's recorded target */
 	return 0;
 }
 
@@ -398,5 +401,9 @@ int main(int argc, char **argv)
 		return decode_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "core-info") == 0)
 		return core_info_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "record") == 0)
+		return record_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "serve") == 0)
+		return serve_main(argc - 1, argv + 1, gdbserver_main);
 	return gdbserver_main(argc, argv, 1);
 }

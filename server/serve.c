@@ -1,0 +1,125 @@
+/* server/serve.c — `ptstub serve`: check a bundle once, report its problems, then run the
+ * ordinary server with every session starting on the recorded target (read only) and the
+ * recorded collector, so the trace, btrace and decode packets work on the recorded trace. */
+#include "server/serve.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/log.h"
+#include "server/recorded/bundle.h"
+#include "server/session.h"
+#include "server/target.h"
+
+static struct bundle *serving; /* the bundle being served, or NULL */
+
+static int serve_usage(void)
+{
+	fputs("usage: ptstub serve DIR [HOST]:PORT|- [--once] [--log-file FILE] ...\n"
+	      "Serve the bundle `ptstub record` wrote in DIR to GDB or LLDB (read only).\n",
+	      stderr);
+	return 2;
+}
+
+void serve_session_start(struct session *s)
+{
+	struct target *t;
+	struct collector *col;
+	char err[512] = "";
+
+	if (!serving)
+		return;
+	if (bundle_instance(serving, &t, &col, err, sizeof(err))) {
+		log_msg(LOG_ERROR, "cannot serve %s: %s", serving->dir, err);
+		return;
+	}
+	session_set_target(s, t, false);
+	s->collector = col;
+}
+
+/* One line for the user: what the bundle holds. */
+static void describe(const struct bundle *b)
+{
+	const struct bundle_status *st = &b->status;
+
+	if (!b->have_status) {
+		fprintf(stderr, "serve: bundle %s\n", b->dir);
+		return;
+	}
+	fprintf(stderr,
+		"serve: bundle %s: process %d, thread %d at the %s trigger%s%s, %zu "
+		"traced thread(s)\n",
+		b->dir, st->pid, st->tid, st->trigger[0] ? st->trigger : "?",
+		st->signo ? ", signal SIG" : "", st->signo ? sigabbrev_np(st->signo) : "",
+		st->nthreads);
+}
+
+static void report(const struct bundle *b)
+{
+	const char *line = b->diag.data;
+
+	while (line && *line) {
+		const char *eol = strchr(line, '\n');
+		int n = eol ? (int)(eol - line) : (int)strlen(line);
+
+		fprintf(stderr, "serve: warning: %.*s\n", n, line);
+		line = eol ? eol + 1 : line + n;
+	}
+}
+
+int serve_main(int argc, char **argv, serve_run_fn *run)
+{
+	const char *dir = NULL, *address = NULL;
+	char **args = calloc((size_t)argc + 2, sizeof(*args));
+	struct bundle *b = calloc(1, sizeof(*b));
+	char err[512] = "";
+	int n = 0, ret;
+
+	if (!args || !b) {
+		free(args);
+		free(b);
+		return 1;
+	}
+	args[n++] = argv[0];
+	for (int i = 1; i < argc; i++) {
+		bool value_next =
+			!strcmp(argv[i], "--log-file") || !strcmp(argv[i], "--log-channels");
+
+		if (argv[i][0] == '-' && argv[i][1]) {
+			args[n++] = argv[i];
+			if (value_next && i + 1 < argc)
+				args[n++] = argv[++i];
+		} else if (!dir) {
+			dir = argv[i];
+		} else if (!address) {
+			address = argv[i];
+		} else {
+			free(args);
+			free(b);
+			return serve_usage();
+		}
+	}
+	if (!dir || !address) {
+		free(args);
+		free(b);
+		return serve_usage();
+	}
+	args[n++] = (char *)address;
+	ret = bundle_open(b, dir, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "serve: %s\n", err);
+		ret = 1;
+	} else {
+		describe(b);
+		report(b);
+		serving = b;
+		ret = run(n, args, 1);
+		serving = NULL;
+	}
+	bundle_close(b);
+	free(b);
+	free(args);
+	return ret;
+}
