@@ -39,6 +39,7 @@ struct recorder {
 	uint64_t entry;	       /* the entry-point breakpoint, 0 once passed */
 	uint64_t trigger_addr; /* the trigger breakpoint, 0 if none */
 	bool fired;	       /* the bundle is written */
+	bool failed;	       /* our own error: exit 2 once the program is gone */
 	struct bundle_status st;
 	int exit_code;
 };
@@ -206,10 +207,11 @@ static void at_entry(struct recorder *r)
 		    r->t->ops->insert_point(r->t, TGT_POINT_SW, r->trigger_addr, 1) < 0) {
 			fprintf(stderr,
 				"record: %s: no such function in the program or the "
-				"libraries it links; recording on a crash only\n",
+				"libraries it links\n",
 				r->function);
-			r->trigger_addr = 0;
-			r->trigger = TRIGGER_CRASH;
+			r->failed = true;
+			r->t->ops->kill(r->t); /* the exit event ends the loop */
+			return;
 		}
 	}
 	start_trace(r);
@@ -232,12 +234,12 @@ static void fire(struct recorder *r, pid_t tid, int signo)
 	r->fired = true;
 	if (ret)
 		fprintf(stderr, "record: the bundle could not be written: %s\n", err);
+	else if (r->trigger == TRIGGER_CRASH)
+		fprintf(stderr, "record: thread %d crashed (SIG%s): bundle written to %s\n", tid,
+			sigabbrev_np(signo), r->dir);
 	else
-		fprintf(stderr, "record: %s of thread %d%s%s: bundle written to %s\n",
-			r->trigger == TRIGGER_CRASH  ? "crash"
-			: r->trigger == TRIGGER_EXIT ? "exit"
-						     : "breakpoint",
-			tid, signo ? ", signal SIG" : "", signo ? sigabbrev_np(signo) : "", r->dir);
+		fprintf(stderr, "record: thread %d reached %s: bundle written to %s\n", tid,
+			r->function, r->dir);
 	/* The rest runs at full speed. */
 	col_destroy(r->col);
 	r->col = NULL;
@@ -270,7 +272,8 @@ static void on_stop(struct recorder *r, pid_t tid)
 			fire(r, tid, stop.signo);
 		pass = stop.signo;
 	}
-	resume_all(r, tid, pass);
+	if (!r->failed)
+		resume_all(r, tid, pass);
 }
 
 static void on_end(struct recorder *r, int exit_status, int signo)
@@ -280,10 +283,10 @@ static void on_end(struct recorder *r, int exit_status, int signo)
 	r->st.ended = true;
 	r->st.exit_status = signo ? -1 : exit_status;
 	r->st.exit_signal = signo;
-	r->exit_code = signo ? 128 + signo : exit_status;
+	r->exit_code = r->failed ? 2 : signo ? 128 + signo : exit_status;
 	if (r->fired && bundle_write_status(r->dir, &r->st, err, sizeof(err)))
 		fprintf(stderr, "record: %s\n", err);
-	if (!r->fired)
+	if (!r->fired && !r->failed)
 		fprintf(stderr, "record: the program %s %d before the trigger; no bundle written\n",
 			signo ? "was killed by signal" : "exited with status",
 			signo ? signo : exit_status);
@@ -383,7 +386,8 @@ int record_main(int argc, char **argv)
 		r.entry = 0;
 		at_entry(&r);
 	}
-	resume_all(&r, pi.pid, 0);
+	if (!r.failed)
+		resume_all(&r, pi.pid, 0);
 	loop_run(r.loop);
 	col_destroy(r.col);
 	r.t->ops->destroy(r.t);

@@ -53,6 +53,8 @@ static void load_status(struct bundle *b)
 		st->signo = (int)v;
 	if (json_get_string(doc, "trigger", &s, NULL) == 0)
 		snprintf(st->trigger, sizeof(st->trigger), "%s", s);
+	if (json_get_string(doc, "trace_backend", &s, NULL) == 0)
+		snprintf(st->backend, sizeof(st->backend), "%s", s);
 	if (json_get_array(doc, "threads", &threads, NULL) == 0) {
 		for (size_t i = 0; i < threads->u.array.len && st->nthreads < BUNDLE_MAX_THREADS;
 		     i++) {
@@ -180,8 +182,10 @@ int bundle_open(struct bundle *b, const char *dir, char *err, size_t errlen)
 	if (!b->status.nthreads)
 		scan_traces(b);
 	check_traces(b);
-	load_trace_json(b);
 	check_file(b, "images.json", "the core's image note lists the images");
+	if (!strcmp(b->status.backend, "off"))
+		return 0; /* recorded without a trace: no trace.json, no cpuinfo */
+	load_trace_json(b);
 	snprintf(path, sizeof(path), "%s/cpuinfo", dir);
 	if (b->status.nthreads && (ret = recpt_read_file(path, &b->cpuinfo)))
 		buf_printf(&b->diag,

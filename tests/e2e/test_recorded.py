@@ -283,6 +283,29 @@ def deleted_image(ptstub, prog, tmp):
     check("missing" not in served.stderr(), "copied image: no diagnostic", served.stderr())
 
 
+def other_triggers(ptstub, prog, tmp):
+    """--on-exit keeps the exit status; --at stops in the function; unknown functions fail."""
+    ex = os.path.join(tmp, "exit")
+    r = subprocess.run([ptstub, "record", "-o", ex, "--on-exit", "--", prog, "exit", "3"],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    st = json.load(open(os.path.join(ex, "status.json"))) if os.path.exists(ex) else {}
+    check(r.returncode == 3 and st.get("trigger") == "exit" and
+          st.get("outcome") == {"exit_status": 3}, "--on-exit: bundle at _exit, status kept",
+          r.stderr + str(st))
+    at = os.path.join(tmp, "at")
+    r = record(ptstub, at, prog, "--at", "scale")
+    check(r.returncode == 139 and "reached scale: bundle written to " + at in r.stderr,
+          "--at scale: bundle written, then the program crashes as before", r.stderr)
+    out = subprocess.run(["gdb", "-nx", "-batch", "-ex", "set sysroot /", "-ex",
+                          "target remote | %s serve %s -" % (ptstub, at), "-ex", "bt", prog],
+                         capture_output=True, text=True, timeout=TIMEOUT).stdout
+    check(re.search(r"#0\s+scale \(v=\d+\) .*\n#1 .* sum_to \(n=5\)", out),
+          "--at scale: served stopped at the first call of scale", out)
+    r = record(ptstub, os.path.join(tmp, "none"), prog, "--at", "no_such_function")
+    check(r.returncode == 2 and "no_such_function: no such function" in r.stderr,
+          "--at an unknown function fails", r.stderr)
+
+
 def truncated_trace(ptstub, bundle, status, tmp):
     cut = os.path.join(tmp, "cut")
     shutil.copytree(bundle, cut)
@@ -315,6 +338,7 @@ def main():
         run_decode(ptstub, bundle, status["tid"])
         deleted_image(ptstub, prog, tmp)
         truncated_trace(ptstub, bundle, status, tmp)
+        other_triggers(ptstub, prog, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("%d failure(s)" % len(failures))
