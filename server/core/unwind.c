@@ -1,18 +1,44 @@
-/* server/core/unwind.c — which images have a frame on some thread's stack: each thread's pc,
- * then a return-address scan of its stack (words pointing just past a call instruction in an
- * image's code), reading only the stack pages the target reports modified. */
+/* server/core/unwind.c — which images have a frame on some thread's stack. Each thread is
+ * unwound with libdw (CFI, or its frame-pointer fallback) over the target's own memory,
+ * registers and mappings, so recorded targets unwind like live ones; only where libdw cannot
+ * unwind a thread does a return-address scan of its stack take over.
+ *
+ * Who set CORE_IMAGE_EXECUTING: an image holding the pc of a frame libdw unwound (pc - 1 for
+ * callers) is exact. Above the last frame libdw reached when it stopped with an error (or from
+ * the thread's sp when it could not start), the conservative scan marks images that a stack
+ * word returns into just past a call instruction, reading only the pages the target reports
+ * modified; such a mark can come from a stale word. */
+#include <elfutils/libdwelf.h>
+#include <elfutils/libdwfl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "server/core/core_priv.h"
 
 #define UNWIND_SCAN_BYTES (1024 * 1024) /* stack examined above sp, at most */
+#define UNWIND_MAX_FRAMES 1024		/* a corrupt stack must not unwind forever */
+#define UNWIND_DWARF_REGS 17		/* rax rdx rcx rbx rsi rdi rbp rsp r8-r15 rip */
+#define UNWIND_DWARF_SP 7
+
+/* One Dwfl session over a core_ctx. */
+struct unwind {
+	struct core_ctx *c;
+	uint8_t *vdso_copy; /* the vDSO's bytes, given to libelf (its memory is its file) */
+	size_t vdso_len;
+	unsigned frames;  /* frames seen in the thread being unwound */
+	uint64_t last_sp; /* sp of the last of them, 0 if unknown */
+};
 
 static void unwind_mark(struct core_image *img)
 {
 	if (img)
 		img->flags |= CORE_IMAGE_EXECUTING;
 }
+
+/* ---- fallback: return-address scan ------------------------------------------------------ */
 
 /* Is the instruction ending at ret a call (rel32, or indirect through a register or memory
  * operand of 2, 3, 6 or 7 bytes)? */
@@ -44,6 +70,7 @@ static void unwind_scan_words(struct core_ctx *c, const uint64_t *w, size_t n)
 	}
 }
 
+/* Scan the modified pages of the stack mapping holding sp, from sp up. */
 static void unwind_scan_stack(struct core_ctx *c, uint64_t sp)
 {
 	const struct tgt_region *stack = NULL;
@@ -71,12 +98,233 @@ out:
 	free(words);
 }
 
+/* ---- modules: every image, at its load bias, as the target maps it ---------------------- */
+
+/* For modules reported without a file (see unwind_report_image): the vDSO from its bytes in
+ * the target, anything else from a debug directory by build-id. */
+static int unwind_find_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr base,
+			   char **file_name, Elf **elfp)
+{
+	struct unwind *u = *userdata;
+
+	if (u && u->vdso_copy) {
+		*elfp = elf_memory((char *)u->vdso_copy, u->vdso_len);
+		return -1;
+	}
+	return dwfl_build_id_find_elf(mod, userdata, name, base, file_name, elfp);
+}
+
+static const Dwfl_Callbacks unwind_dwfl_callbacks = {
+	.find_elf = unwind_find_elf,
+	.find_debuginfo = dwfl_standard_find_debuginfo,
+};
+
+/* Open the image's file if it is the one mapped: its build-id (when we know it) matches. */
+static int unwind_open_image_file(const struct core_image *img)
+{
+	const void *id;
+	Elf *elf;
+	int fd, len;
+
+	if (img->path[0] != '/')
+		return -ENOENT;
+	fd = open(img->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || !img->build_id_len)
+		return fd < 0 ? -errno : fd;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	len = elf ? dwelf_elf_gnu_build_id(elf, &id) : -1;
+	if (len != (int)img->build_id_len || memcmp(id, img->build_id, len)) {
+		elf_end(elf);
+		close(fd);
+		return -ESTALE;
+	}
+	elf_end(elf);
+	return fd;
+}
+
+/* [lowest start, highest end) of the mappings of the image's file (only its own for [vdso]). */
+static void unwind_image_extent(const struct core_ctx *c, const struct core_image *img,
+				uint64_t *low, uint64_t *high)
+{
+	*low = img->hdr_addr;
+	*high = img->hdr_addr + CORE_PAGE;
+	for (size_t i = 0; i < c->nregions; i++) {
+		const struct tgt_region *r = &c->regions[i];
+		bool same_file = img->path[0] == '/' && !strcmp(r->path, img->path) &&
+				 r->start > img->hdr_addr;
+
+		if ((r->start == img->hdr_addr || same_file) && r->end > *high)
+			*high = r->end;
+	}
+}
+
+/* The vDSO's whole image is its one mapping: copy it for libelf. */
+static void unwind_copy_vdso(struct unwind *u, uint64_t low, uint64_t high)
+{
+	struct core_ctx *c = u->c;
+
+	free(u->vdso_copy);
+	u->vdso_len = high - low;
+	u->vdso_copy = malloc(u->vdso_len);
+	if (u->vdso_copy &&
+	    c->t->ops->read_memory(c->t, low, u->vdso_copy, u->vdso_len) != (ssize_t)u->vdso_len) {
+		free(u->vdso_copy);
+		u->vdso_copy = NULL;
+	}
+}
+
+static void unwind_report_image(struct unwind *u, Dwfl *dwfl, const struct core_image *img)
+{
+	int fd = unwind_open_image_file(img);
+	uint64_t low, high;
+	Dwfl_Module *mod;
+	void **userdata;
+
+	/* The file on disk is the one mapped: libdw reads it at the image's bias. */
+	if (fd >= 0 && dwfl_report_elf(dwfl, img->path, img->path, fd, img->bias, true))
+		return;
+	if (fd >= 0)
+		close(fd);
+	/* Otherwise the module's address range only; unwind_find_elf supplies its ELF. */
+	unwind_image_extent(u->c, img, &low, &high);
+	mod = dwfl_report_module(dwfl, img->path, low, high);
+	if (!mod)
+		return;
+	if (img->build_id_len)
+		dwfl_module_report_build_id(mod, img->build_id, img->build_id_len, 0);
+	dwfl_module_info(mod, &userdata, NULL, NULL, NULL, NULL, NULL, NULL);
+	if (img->flags & CORE_IMAGE_VDSO) {
+		unwind_copy_vdso(u, low, high);
+		*userdata = u;
+	}
+}
+
+/* ---- threads: registers and memory through target_ops ----------------------------------- */
+
+static struct core_thread *unwind_thread(struct core_ctx *c, pid_t tid)
+{
+	for (size_t i = 0; i < c->nthreads; i++)
+		if (c->threads[i].tid == tid)
+			return &c->threads[i];
+	return NULL;
+}
+
+/* The threads are the core_ctx's snapshot (target->ops->threads and ->read_regs), so the
+ * unwind starts from the registers the core records. */
+static pid_t unwind_next_thread(Dwfl *dwfl, void *arg, void **thread_argp)
+{
+	struct core_ctx *c = arg;
+	struct core_thread *th = *thread_argp;
+	size_t next = th ? (size_t)(th - c->threads) + 1 : 0;
+
+	(void)dwfl;
+	if (next >= c->nthreads)
+		return 0;
+	*thread_argp = &c->threads[next];
+	return c->threads[next].tid;
+}
+
+static bool unwind_get_thread(Dwfl *dwfl, pid_t tid, void *arg, void **thread_argp)
+{
+	struct core_thread *th = unwind_thread(arg, tid);
+
+	(void)dwfl;
+	*thread_argp = th;
+	return th != NULL;
+}
+
+static bool unwind_memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *arg)
+{
+	struct core_ctx *c = arg;
+
+	(void)dwfl;
+	return c->t->ops->read_memory(c->t, addr, result, sizeof(*result)) == sizeof(*result);
+}
+
+static bool unwind_set_initial_registers(Dwfl_Thread *thread, void *arg)
+{
+	static const enum reg_num dwarf_order[UNWIND_DWARF_REGS] = {
+		RN_RAX, RN_RDX, RN_RCX, RN_RBX, RN_RSI, RN_RDI, RN_RBP, RN_RSP, RN_R8,
+		RN_R9,	RN_R10, RN_R11, RN_R12, RN_R13, RN_R14, RN_R15, RN_RIP,
+	};
+	const struct core_thread *th = arg;
+	Dwarf_Word regs[UNWIND_DWARF_REGS];
+
+	for (int i = 0; i < UNWIND_DWARF_REGS; i++)
+		regs[i] = regcache_get_u64(&th->regs, dwarf_order[i]);
+	if (!dwfl_thread_state_registers(thread, 0, UNWIND_DWARF_REGS, regs))
+		return false;
+	dwfl_thread_state_register_pc(thread, regcache_get_u64(&th->regs, RN_RIP));
+	return true;
+}
+
+static const Dwfl_Thread_Callbacks unwind_thread_callbacks = {
+	.next_thread = unwind_next_thread,
+	.get_thread = unwind_get_thread,
+	.memory_read = unwind_memory_read,
+	.set_initial_registers = unwind_set_initial_registers,
+};
+
+/* ---- frames ------------------------------------------------------------------------------ */
+
+static int unwind_frame(Dwfl_Frame *frame, void *arg)
+{
+	struct unwind *u = arg;
+	Dwarf_Addr pc;
+	Dwarf_Word sp;
+	bool activation;
+
+	if (!dwfl_frame_pc(frame, &pc, &activation))
+		return DWARF_CB_ABORT;
+	/* a caller's pc is its return address: the call itself is the byte before */
+	unwind_mark(core_image_at(u->c, activation ? pc : pc - 1));
+	if (dwfl_frame_reg(frame, UNWIND_DWARF_SP, &sp) == 0)
+		u->last_sp = sp;
+	return ++u->frames < UNWIND_MAX_FRAMES ? DWARF_CB_OK : DWARF_CB_ABORT;
+}
+
+/* Unwind one thread with libdw; where libdw stops short with an error, scan the stack above
+ * the last frame it reached (above the thread's sp if it reached none). */
+static void unwind_one_thread(struct unwind *u, Dwfl *dwfl, const struct core_thread *th)
+{
+	int ret;
+
+	u->frames = 0;
+	u->last_sp = 0;
+	ret = dwfl ? dwfl_getthread_frames(dwfl, th->tid, unwind_frame, u) : -1;
+	if (ret == 0 || (ret == DWARF_CB_ABORT && u->frames >= UNWIND_MAX_FRAMES))
+		return;
+	if (!u->frames)
+		unwind_mark(core_image_at(u->c, regcache_get_u64(&th->regs, RN_RIP)));
+	unwind_scan_stack(u->c, u->last_sp ? u->last_sp : regcache_get_u64(&th->regs, RN_RSP));
+}
+
+static Dwfl *unwind_begin(struct unwind *u)
+{
+	struct core_ctx *c = u->c;
+	Dwfl *dwfl = dwfl_begin(&unwind_dwfl_callbacks);
+
+	if (!dwfl)
+		return NULL;
+	elf_version(EV_CURRENT);
+	dwfl_report_begin(dwfl);
+	for (size_t i = 0; i < c->nimages; i++)
+		unwind_report_image(u, dwfl, &c->images[i]);
+	if (dwfl_report_end(dwfl, NULL, NULL) ||
+	    !dwfl_attach_state(dwfl, NULL, c->pinfo.pid, &unwind_thread_callbacks, c)) {
+		dwfl_end(dwfl);
+		return NULL;
+	}
+	return dwfl;
+}
+
 void core_mark_executing(struct core_ctx *c)
 {
-	for (size_t i = 0; i < c->nthreads; i++) {
-		const struct regcache *rc = &c->threads[i].regs;
+	struct unwind u = {.c = c};
+	Dwfl *dwfl = unwind_begin(&u);
 
-		unwind_mark(core_image_at(c, regcache_get_u64(rc, RN_RIP)));
-		unwind_scan_stack(c, regcache_get_u64(rc, RN_RSP));
-	}
+	for (size_t i = 0; i < c->nthreads; i++)
+		unwind_one_thread(&u, dwfl, &c->threads[i]);
+	dwfl_end(dwfl);
+	free(u.vdso_copy);
 }

@@ -1,7 +1,8 @@
 /* tests/unit/test_core.c — the core writer against a real process: core_threads stopped at a
  * breakpoint through the live Linux target; every style is saved, read back and checked page by
- * page against the live process. With an output directory, the cores stay there for the
- * debugger checks of test_core_debuggers.py. */
+ * page against the live process, and the image note's executing flags against eu-stack's
+ * backtrace of the full core. With an output directory, the cores stay there for the debugger
+ * checks of test_core_debuggers.py. */
 #include <dirent.h>
 #include <elf.h>
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "server/core/core.h"
+#include "server/core/core_priv.h"
 #include "server/loop.h"
 #include "server/target.h"
 
@@ -288,6 +290,197 @@ static void check_core(struct live *l, const char *path, enum core_style style)
 	munmap(cf.map, cf.size);
 }
 
+#define MAX_FRAMES 256
+#define MAX_IMAGES 64
+
+/* The pc of every frame of every thread in the core, as elfutils' eu-stack unwinds it on its
+ * own (NT_FILE, NT_PRSTATUS and PT_LOADs; nothing of ours but the bytes): callers' return
+ * addresses minus one, so each lies in the caller's code. Returns the count, or -1. */
+static int eu_stack_pcs(const char *prog, const char *core, uint64_t *pcs, size_t max)
+{
+	char cmd[8500], line[1024];
+	unsigned long long pc;
+	unsigned frame;
+	FILE *in;
+	int n = 0;
+
+	snprintf(cmd, sizeof(cmd), "eu-stack --core='%s' --executable='%s' 2>&1", core, prog);
+	in = popen(cmd, "r");
+	if (!in)
+		return -1;
+	while (fgets(line, sizeof(line), in)) {
+		if (sscanf(line, "#%u 0x%llx", &frame, &pc) == 2 && (size_t)n < max)
+			pcs[n++] = frame ? pc - 1 : pc;
+		else if (line[0] != 'P' && line[0] != 'T')
+			fprintf(stderr, "eu-stack: %s", line);
+	}
+	return pclose(in) ? -1 : n;
+}
+
+struct note_images {
+	struct core_image img[MAX_IMAGES];
+	size_t n;
+};
+
+static void note_image(const struct core_image *img, void *data)
+{
+	struct note_images *ni = data;
+
+	if (ni->n < MAX_IMAGES)
+		ni->img[ni->n++] = *img;
+}
+
+/* Parse our image note out of the core's PT_NOTE. Returns the image count or -1. */
+static int read_image_note(const struct core_file *cf, struct note_images *ni)
+{
+	const uint8_t *p = cf->map + cf->ph[0].p_offset;
+	size_t off = 0, len = cf->ph[0].p_filesz;
+
+	while (off + sizeof(Elf64_Nhdr) <= len) {
+		const Elf64_Nhdr *nh = (const Elf64_Nhdr *)(p + off);
+		size_t name = off + sizeof(*nh), desc = name + ((nh->n_namesz + 3) & ~3U);
+
+		if (desc + nh->n_descsz > len)
+			return -1;
+		if (nh->n_type == CORE_NOTE_IMAGES && nh->n_namesz == sizeof(CORE_NOTE_OWNER) &&
+		    !memcmp(p + name, CORE_NOTE_OWNER, sizeof(CORE_NOTE_OWNER)))
+			return core_image_note_parse(p + desc, nh->n_descsz, note_image, ni);
+		off = desc + ((nh->n_descsz + 3) & ~3U);
+	}
+	return -1;
+}
+
+/* Each image's executing flag is set exactly when eu-stack finds a frame in it: the executable
+ * and libc (start_thread, __libc_start_call_main) always, the library only if a thread is in
+ * it, never the loader or the vDSO, whose code no thread runs at the breakpoint. */
+static void check_executing_flags(struct live *l, const char *dir, const char *prog)
+{
+	static uint64_t pcs[MAX_FRAMES];
+	static struct note_images ni;
+	char path[4200];
+	struct core_file cf;
+	int npcs;
+
+	snprintf(path, sizeof(path), "%s/core.full", dir);
+	npcs = eu_stack_pcs(prog, path, pcs, MAX_FRAMES);
+	CHECK(npcs > 0, "eu-stack could not unwind %s (is elfutils installed?)", path);
+	if (npcs <= 0 || core_open(path, &cf))
+		return;
+	ni.n = 0;
+	CHECK(read_image_note(&cf, &ni) > 0, "%s: no image note", path);
+	munmap(cf.map, cf.size);
+	for (size_t i = 0; i < ni.n; i++) {
+		const struct core_image *img = &ni.img[i];
+		bool executing = img->flags & CORE_IMAGE_EXECUTING, framed = false;
+		const char *name =
+			strrchr(img->path, '/') ? strrchr(img->path, '/') + 1 : img->path;
+
+		for (int k = 0; k < npcs && !framed; k++) {
+			const struct tgt_region *r = region_of(l, pcs[k]);
+
+			framed = r && !strcmp(r->path, img->path);
+		}
+		CHECK(executing == framed,
+		      "%s: executing flag %d, but eu-stack finds %s frame in it", img->path,
+		      executing, framed ? "a" : "no");
+		if ((img->flags & CORE_IMAGE_MAIN) || !strncmp(name, "libc.so", 7))
+			CHECK(executing, "%s: no executing flag", img->path);
+		if (img->flags & (CORE_IMAGE_VDSO | CORE_IMAGE_INTERP))
+			CHECK(!executing, "%s: executing flag, but no thread is in it", img->path);
+		printf("image %s: %sexecuting\n", name, executing ? "" : "not ");
+	}
+}
+
+/* The live target's memory with one word planted: a stale return address, used by no frame. */
+struct planted {
+	struct target t;
+	struct target_ops ops;
+	struct target *live;
+	uint64_t addr, word;
+};
+
+static ssize_t planted_read_memory(struct target *t, uint64_t addr, void *buf, size_t len)
+{
+	struct planted *p = (struct planted *)t;
+	ssize_t n = p->live->ops->read_memory(p->live, addr, buf, len);
+
+	for (ssize_t i = 0; i < n; i++)
+		if (addr + i >= p->addr && addr + i < p->addr + 8)
+			((uint8_t *)buf)[i] = ((uint8_t *)&p->word)[addr + i - p->addr];
+	return n;
+}
+
+static int planted_dirty_pages(struct target *t, uint64_t start, uint64_t end, uint64_t **pages,
+			       size_t *n)
+{
+	struct planted *p = (struct planted *)t;
+
+	return p->live->ops->dirty_pages(p->live, start, end, pages, n);
+}
+
+/* Where the word after a call-shaped byte (0xe8) in libptsample.so's code would return to:
+ * what a return-address scan takes for a frame in the library. 0 if none. */
+static uint64_t fake_return_into_lib(struct live *l)
+{
+	static uint8_t code[PAGE];
+
+	for (size_t i = 0; i < l->nregions; i++) {
+		const struct tgt_region *r = &l->regions[i];
+
+		if (!strstr(r->path, "libptsample") || !(r->prot & PROT_EXEC) ||
+		    l->t->ops->read_memory(l->t, r->start, code, PAGE) != PAGE)
+			continue;
+		for (size_t k = 0; k + 5 < PAGE; k++)
+			if (code[k] == 0xe8)
+				return r->start + k + 5;
+	}
+	return 0;
+}
+
+/* core_mark_executing unwinds: a stale return address into libptsample.so, planted in main's
+ * frame (a local's slot below its rbp, in a modified stack page the old scan read), does not
+ * make the library executing, while the executable and libc still are. */
+static void check_stale_return_address(struct live *l)
+{
+	struct planted p = {.live = l->t};
+	struct core_ctx c = {.t = &p.t, .regions = l->regions, .nregions = l->nregions};
+	pid_t tids[16];
+	int n = l->t->ops->threads(l->t, tids, 16);
+
+	p.ops = (struct target_ops){.read_memory = planted_read_memory,
+				    .dirty_pages = planted_dirty_pages};
+	p.t.ops = &p.ops;
+	c.threads = calloc(n > 0 ? n : 1, sizeof(*c.threads));
+	for (int i = 0; c.threads && i < n && i < 16; i++, c.nthreads++) {
+		c.threads[i].tid = tids[i];
+		l->t->ops->read_regs(l->t, tids[i], &c.threads[i].regs);
+	}
+	if (!c.nthreads || l->t->ops->process_info(l->t, &c.pinfo) ||
+	    l->t->ops->read_auxv(l->t, &c.auxv) || core_find_images(&c)) {
+		CHECK(0, "cannot snapshot the process for the unwinder");
+		goto out;
+	}
+	CHECK(regcache_get_u64(&c.threads[0].regs, RN_RIP) == l->bp, "main thread not at %#llx",
+	      (unsigned long long)l->bp);
+	p.addr = regcache_get_u64(&c.threads[0].regs, RN_RBP) - 16;
+	p.word = fake_return_into_lib(l);
+	CHECK(p.word, "no call-shaped byte in libptsample.so");
+	core_mark_executing(&c);
+	for (size_t i = 0; i < c.nimages; i++) {
+		const struct core_image *img = &c.images[i];
+		bool executing = img->flags & CORE_IMAGE_EXECUTING;
+
+		if (strstr(img->path, "libptsample"))
+			CHECK(!executing, "a stale return address made %s executing", img->path);
+		if ((img->flags & CORE_IMAGE_MAIN) || strstr(img->path, "/libc.so"))
+			CHECK(executing, "%s: no executing flag", img->path);
+	}
+out:
+	free(c.threads);
+	free(c.images);
+	buf_fini(&c.auxv);
+}
+
 static int stop_at_breakpoint(struct live *l)
 {
 	struct tgt_resume all = {.tid = -1, .kind = TGT_RESUME_CONTINUE};
@@ -422,8 +615,11 @@ int main(int argc, char **argv)
 	CHECK(!ret, "could not stop at the breakpoint: %s", strerror(-ret));
 	if (!ret)
 		save_cores(&l, dir, argc > 3);
-	if (!ret && argc <= 3)
+	if (!ret && argc <= 3) {
+		check_executing_flags(&l, dir, argv[1]);
+		check_stale_return_address(&l);
 		check_failed_saves(&l, dir);
+	}
 	stop_program(&l, pid);
 	free(l.regions);
 	loop_free(l.loop);
