@@ -286,6 +286,11 @@ static void on_end(struct recorder *r, int exit_status, int signo)
 	r->exit_code = r->failed ? 2 : signo ? 128 + signo : exit_status;
 	if (r->fired && bundle_write_status(r->dir, &r->st, err, sizeof(err)))
 		fprintf(stderr, "record: %s\n", err);
+	else if (r->fired && signo)
+		fprintf(stderr, "record: the program was then killed by SIG%s\n",
+			sigabbrev_np(signo));
+	else if (r->fired)
+		fprintf(stderr, "record: the program then exited with status %d\n", exit_status);
 	if (!r->fired && !r->failed)
 		fprintf(stderr, "record: the program %s %d before the trigger; no bundle written\n",
 			signo ? "was killed by signal" : "exited with status",
