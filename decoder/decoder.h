@@ -281,6 +281,10 @@ struct dec_bts_block {
  * §10.5). *out malloc'd, caller frees. Count or -ENOMEM / -EILSEQ. */
 ssize_t dec_bts_blocks(struct dec_walker *w, const struct dec_trace *t, uint64_t pc,
 		       struct dec_bts_block **out);
+/* The same for the instructions from index first on (what ran since a read that saw first
+ * instructions): a delta's blocks, newest first, ending at pc. */
+ssize_t dec_bts_blocks_since(struct dec_walker *w, const struct dec_trace *t, uint64_t first,
+			     uint64_t pc, struct dec_bts_block **out);
 /* Appends the <btrace> document of blocks (the reply body of qXfer:btrace:read) to out. */
 void dec_bts_xml(const struct dec_bts_block *blocks, size_t n, struct buf *out);
 

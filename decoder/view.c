@@ -58,9 +58,15 @@ static int bts_insn(void *ctx, const struct dec_insn *in)
 ssize_t dec_bts_blocks(struct dec_walker *w, const struct dec_trace *t, uint64_t pc,
 		       struct dec_bts_block **out)
 {
+	return dec_bts_blocks_since(w, t, 0, pc, out);
+}
+
+ssize_t dec_bts_blocks_since(struct dec_walker *w, const struct dec_trace *t, uint64_t first,
+			     uint64_t pc, struct dec_bts_block **out)
+{
 	struct bts_ctx b = {0};
 	struct dec_visitor v = {bts_insn, NULL, &b};
-	int err = dec_trace_visit(w, t, 0, t->ninsn, &v);
+	int err = first < t->ninsn ? dec_trace_visit(w, t, first, t->ninsn - first, &v) : 0;
 
 	if (!err && pc)
 		err = bts_add(&b, pc, 0);

@@ -59,15 +59,17 @@ static const struct packet_entry table[] = {
 	/* server-side decoding */
 	{"jPTStubTraceDecode", false, handle_jPTStubTraceDecode},
 	{"jPTStubTraceSummary", false, handle_jPTStubTraceSummary},
-	/* trace: LLDB intel-pt, GDB btrace pt */
+	/* trace: LLDB intel-pt, GDB btrace pt and bts */
 	{"jLLDBTraceSupported", true, handle_jLLDBTraceSupported},
 	{"jLLDBTraceStart", false, handle_jLLDBTraceStart},
 	{"jLLDBTraceStop", false, handle_jLLDBTraceStop},
 	{"jLLDBTraceGetState", false, handle_jLLDBTraceGetState},
 	{"jLLDBTraceGetBinaryData", false, handle_jLLDBTraceGetBinaryData},
 	{"Qbtrace:pt", true, handle_Qbtrace_pt},
+	{"Qbtrace:bts", true, handle_Qbtrace_bts},
 	{"Qbtrace:off", true, handle_Qbtrace_off},
 	{"Qbtrace-conf:pt:size=", false, handle_Qbtrace_conf_pt_size},
+	{"Qbtrace-conf:bts:size=", false, handle_Qbtrace_conf_bts_size},
 	/* v packets */
 	{"vCont", false, handle_vCont},
 	{"vRun", false, handle_vRun},

@@ -77,9 +77,9 @@ static void decode_options(struct collector *c, size_t bytes, struct dec_options
 	}
 }
 
-/* Decodes tid's current trace (or reuses the last decode of the same bytes). On failure
- * replies with the error and returns false. */
-static bool decode_thread(struct session *s, pid_t tid)
+/* Decodes tid's current trace (or reuses the last decode of the same bytes) into dc. 0, or
+ * -errno with the sentence for the client in msg. */
+static int decode_load(struct session *s, pid_t tid, char *msg, size_t msglen)
 {
 	struct collector *c = s->collector;
 	struct buf pt = BUF_INIT;
@@ -89,24 +89,24 @@ static bool decode_thread(struct session *s, pid_t tid)
 	int err;
 
 	if (!s->target) {
-		reply_error_text(s, ESRCH, "no process is being debugged");
-		return false;
+		snprintf(msg, msglen, "no process is being debugged");
+		return -ESRCH;
 	}
 	if (!c) {
-		reply_error_text(s, ENOENT, "no trace for thread %d: tracing was not started", tid);
-		return false;
+		snprintf(msg, msglen, "no trace for thread %d: tracing was not started", tid);
+		return -ENOENT;
 	}
 	ssize_t n = c->ops->read_thread(c, tid, &pt);
 	if (n < 0) {
-		reply_error_text(s, (int)-n, "no trace for thread %d: %s", tid,
-				 c->error[0] ? c->error : strerror((int)-n));
+		snprintf(msg, msglen, "no trace for thread %d: %s", tid,
+			 c->error[0] ? c->error : strerror((int)-n));
 		buf_fini(&pt);
-		return false;
+		return (int)n;
 	}
 	if (dc.valid && dc.target == s->target && dc.pid == s->pid && dc.tid == tid &&
 	    dc.pt.len == pt.len && memcmp(dc.pt.data, pt.data, pt.len) == 0) {
 		buf_fini(&pt);
-		return true;
+		return 0;
 	}
 	cache_drop();
 	if (!dc.sections && !(dc.sections = dec_cache_alloc())) {
@@ -138,13 +138,36 @@ static bool decode_thread(struct session *s, pid_t tid)
 	dc.tid = tid;
 	free(regions);
 	buf_fini(&pt);
-	return true;
+	return 0;
 fail:
 	cache_drop();
 	free(regions);
 	buf_fini(&pt);
-	reply_error_text(s, -err, "cannot decode the trace of thread %d: %s", tid, strerror(-err));
-	return false;
+	snprintf(msg, msglen, "cannot decode the trace of thread %d: %s", tid, strerror(-err));
+	return err;
+}
+
+/* decode_load, replying with the error on failure (then false). */
+static bool decode_thread(struct session *s, pid_t tid)
+{
+	char msg[600];
+	int err = decode_load(s, tid, msg, sizeof(msg));
+
+	if (err < 0)
+		reply_error_text(s, -err, "%s", msg);
+	return err == 0;
+}
+
+int decode_thread_trace(struct session *s, pid_t tid, struct dec_walker **walker,
+			const struct dec_trace **trace, char *msg, size_t msglen)
+{
+	int err = decode_load(s, tid, msg, msglen);
+
+	if (err < 0)
+		return err;
+	*walker = dc.walker;
+	*trace = &dc.trace;
+	return 0;
 }
 
 static bool build_calls(struct session *s)

@@ -42,11 +42,19 @@ handler_fn handle_vFile;
 
 /* decode.c: server-side decoding (jPTStubTraceDecode, jPTStubTraceSummary) */
 handler_fn handle_jPTStubTraceDecode, handle_jPTStubTraceSummary;
+/* tid's current trace decoded over the target's code: the decode jPTStubTraceDecode pages
+ * through (the same bytes decode once). *walker and *trace stay valid until the next decode
+ * of any thread. 0, or -errno with the sentence for the client in msg. */
+struct dec_walker;
+struct dec_trace;
+int decode_thread_trace(struct session *s, pid_t tid, struct dec_walker **walker,
+			const struct dec_trace **trace, char *msg, size_t msglen);
 
-/* trace.c: LLDB jLLDBTrace* (intel-pt); btrace.c: GDB Qbtrace*, qXfer:btrace* (pt) */
+/* trace.c: LLDB jLLDBTrace* (intel-pt); btrace.c: GDB Qbtrace*, qXfer:btrace* (pt, bts) */
 handler_fn handle_jLLDBTraceSupported, handle_jLLDBTraceStart, handle_jLLDBTraceStop,
 	handle_jLLDBTraceGetState, handle_jLLDBTraceGetBinaryData, handle_Qbtrace_pt,
-	handle_Qbtrace_off, handle_Qbtrace_conf_pt_size;
+	handle_Qbtrace_bts, handle_Qbtrace_off, handle_Qbtrace_conf_pt_size,
+	handle_Qbtrace_conf_bts_size;
 /* The session's collector, created on first use; NULL after replying with the reason. */
 struct collector *trace_collector(struct session *s);
 /* Stop all tracing and free the collector and btrace state (the target goes). */

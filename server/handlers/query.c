@@ -48,7 +48,8 @@ enum handler_result handle_qSupported(struct session *s, const char *args, size_
 		   "QPassSignals+;QProgramSignals+;QDisableRandomization+;"
 		   "QEnvironmentHexEncoded+;QEnvironmentReset+;QEnvironmentUnset+;"
 		   "QSetWorkingDir+;native-signals+;qSaveCore+;"
-		   "Qbtrace:pt+;Qbtrace:off+;Qbtrace-conf:pt:size+;qXfer:btrace:read+;"
+		   "Qbtrace:pt+;Qbtrace:bts+;Qbtrace:off+;Qbtrace-conf:pt:size+;"
+		   "Qbtrace-conf:bts:size+;qXfer:btrace:read+;"
 		   "qXfer:btrace-conf:read+",
 		   SESSION_PACKET_SIZE);
 	return HANDLER_REPLY;

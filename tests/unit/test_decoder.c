@@ -460,20 +460,14 @@ static void test_exports(struct dec_symbols *syms, struct dec_walker *w, const s
 	buf_fini(&out);
 }
 
-/* BTS blocks are linear runs, newest first, the first ending at the stop PC; walking them
- * oldest to newest gives back every instruction. */
-static void test_views(struct run *r, struct dec_symbols *syms, struct dec_walker *w,
-		       const struct dec_trace *t, const struct dec_calls *c)
+/* Walks BTS blocks oldest to newest as GDB does; true when they give back pcs[first..npcs)
+ * and then pc. */
+static bool bts_walk_matches(struct run *r, struct dec_walker *w,
+			     const struct dec_bts_block *blocks, ssize_t n, uint64_t first,
+			     uint64_t pc)
 {
-	uint64_t pc = r->steps[r->nsteps - 1].from, at = 0;
-	struct dec_bts_block *blocks;
-	struct dec_fn_count top[4];
-	struct buf text = BUF_INIT;
-	struct dec_text_opts o = {.source = true};
-	ssize_t n = dec_bts_blocks(w, t, pc, &blocks);
+	uint64_t at = first;
 
-	CHECK(n > 100);
-	CHECK(n > 0 && blocks[0].end == pc);
 	for (ssize_t i = n - 1; i >= 0 && at <= r->npcs; i--) {
 		uint64_t ip = blocks[i].begin;
 
@@ -488,7 +482,34 @@ static void test_views(struct run *r, struct dec_symbols *syms, struct dec_walke
 			ip += in.size;
 		}
 	}
-	CHECK(at == r->npcs + 1);
+	return at == r->npcs + 1;
+}
+
+/* BTS blocks are linear runs, newest first, the first ending at the stop PC; walking them
+ * oldest to newest gives back every instruction, and a delta from any instruction on gives
+ * back the rest. */
+static void test_views(struct run *r, struct dec_symbols *syms, struct dec_walker *w,
+		       const struct dec_trace *t, const struct dec_calls *c)
+{
+	uint64_t pc = r->steps[r->nsteps - 1].from;
+	struct dec_bts_block *blocks;
+	struct dec_fn_count top[4];
+	struct buf text = BUF_INIT;
+	struct dec_text_opts o = {.source = true};
+	ssize_t n = dec_bts_blocks(w, t, pc, &blocks);
+
+	CHECK(n > 100);
+	CHECK(n > 0 && blocks[0].end == pc);
+	CHECK(n > 0 && bts_walk_matches(r, w, blocks, n, 0, pc));
+	for (uint64_t first = t->ninsn / 2; first <= t->ninsn; first += t->ninsn / 2) {
+		struct dec_bts_block *delta;
+		ssize_t k = dec_bts_blocks_since(w, t, first, pc, &delta);
+
+		CHECK(k > 0 && k <= n && delta[0].end == pc);
+		CHECK(k > 0 && delta[k - 1].begin == (first < r->npcs ? r->pcs[first] : pc));
+		CHECK(k > 0 && bts_walk_matches(r, w, delta, k, first, pc));
+		free(delta);
+	}
 	dec_bts_xml(blocks, (size_t)n, &text);
 	CHECK(strstr(text.data, "<btrace version=\"1.0\">") != NULL);
 	free(blocks);
