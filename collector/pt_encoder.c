@@ -533,7 +533,8 @@ ssize_t ptenc_read(struct ptenc *e, struct buf *out)
 {
 	size_t start = window_start(e);
 
-	buf_append(out, e->data.data + start, e->data.len - start);
+	if (e->data.len > start) /* nothing encoded yet: data may still be NULL */
+		buf_append(out, e->data.data + start, e->data.len - start);
 	return (ssize_t)(e->data.len - start);
 }
 

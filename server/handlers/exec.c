@@ -158,6 +158,7 @@ enum handler_result handle_vCont(struct session *s, const char *args, size_t len
 static void end_target(struct session *s, bool kill)
 {
 	struct target *t = s->target;
+	trace_session_drop(s); /* the collector holds t: it goes first (fuzz_dispatch found it) */
 	int rc = kill ? t->ops->kill(t) : t->ops->detach(t);
 	if (rc < 0)
 		log_msg(LOG_WARN, "%s failed: %s", kill ? "kill" : "detach", strerror(-rc));
