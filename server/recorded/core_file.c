@@ -69,14 +69,18 @@ static int rec_read_loads(struct rec_core *c, Elf *e, size_t phnum, struct buf *
 
 		if (!gelf_getphdr(e, i, &ph) || ph.p_type != PT_LOAD || !ph.p_memsz)
 			continue;
-		*l = (struct rec_load){ph.p_vaddr, ph.p_memsz, ph.p_offset, ph.p_filesz,
-				       rec_prot(ph.p_flags)};
+		*l = (struct rec_load){.vaddr = ph.p_vaddr,
+				       .memsz = ph.p_memsz,
+				       .offset = ph.p_offset,
+				       .filesz = ph.p_filesz,
+				       .prot = rec_prot(ph.p_flags)};
 		if (l->filesz > l->memsz)
 			l->filesz = l->memsz;
 		if (l->filesz && l->offset + l->filesz > c->file_size) {
 			uint64_t have = l->offset < c->file_size ? c->file_size - l->offset : 0;
 
 			missing += l->filesz - have;
+			l->lost = l->filesz - have;
 			l->filesz = have;
 		}
 		c->nloads++;
@@ -240,6 +244,11 @@ static int rec_core_parse(struct rec_core *c, Elf *e, const char *path, struct b
 	if (elf_getphdrnum(e, &phnum))
 		return rec_fail(err, errlen, -EINVAL, "%s: cannot read the program headers: %s",
 				path, elf_errmsg(-1));
+	if (eh.e_phoff + (eh.e_phnum == PN_XNUM ? phnum : eh.e_phnum) * sizeof(Elf64_Phdr) >
+	    c->file_size)
+		return rec_fail(err, errlen, -EINVAL,
+				"%s is truncated (%llu bytes): its program headers are missing",
+				path, (unsigned long long)c->file_size);
 	ret = rec_read_loads(c, e, phnum, diag);
 	if (!ret)
 		ret = rec_read_notes(c, e, phnum);

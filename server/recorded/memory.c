@@ -60,6 +60,8 @@ static size_t read_piece(const struct rec_core *c, uint64_t addr, uint8_t *out, 
 		n = pread(c->fd, out, len, l->offset + (addr - l->vaddr));
 		return n > 0 ? (size_t)n : 0;
 	}
+	if (addr - l->vaddr < l->filesz + l->lost)
+		return 0; /* recorded, but cut off the end of a truncated core */
 	f = file_at(c, addr);
 	if (!f) {
 		memset(out, 0, len); /* a clean anonymous page was never written: zeros */

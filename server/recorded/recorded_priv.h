@@ -15,6 +15,7 @@
 /* One PT_LOAD: [vaddr, vaddr + memsz), the first filesz bytes at offset in the core. */
 struct rec_load {
 	uint64_t vaddr, memsz, offset, filesz;
+	uint64_t lost; /* bytes after filesz the core should hold but does not (cut short) */
 	unsigned prot; /* PROT_* from p_flags */
 };
 
