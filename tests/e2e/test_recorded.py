@@ -130,6 +130,26 @@ def check_bundle(bundle, prog, rec):
     return status
 
 
+def trace_load(bundle, served_out):
+    """LLDB's own `trace load` of trace.json: lldb-19 parses the bundle schema (and reports
+    errors in it) before it crashes on any bundle; lldb-22, where installed, must list the same
+    newest instructions as the served session."""
+    r = subprocess.run(["lldb-19", "-b", "-o", "trace load " + os.path.join(bundle, "trace.json")],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    out = r.stdout + r.stderr
+    check("error:" not in out, "lldb-19 trace load: trace.json passes LLDB's schema", out[-1500:])
+    if not shutil.which("lldb-22"):
+        print("skip lldb-22 trace load (not installed)")
+        return
+    r = subprocess.run(["lldb-22", "-b", "-o", "trace load " + os.path.join(bundle, "trace.json"),
+                        "-o", "thread trace dump instructions -c 3"],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    want = re.findall(r"^\s+\d+: (0x[0-9a-f]+)\s", served_out, re.M)
+    have = re.findall(r"^\s+\d+: (0x[0-9a-f]+)\s", r.stdout, re.M)
+    check(want and have == want, "lldb-22 trace load: the same instructions as served",
+          r.stdout + r.stderr)
+
+
 def run_gdb(ptstub, bundle, prog, line):
     script = ["set confirm off", "set pagination off", "set sysroot /",
               "target remote | %s serve %s -" % (ptstub, bundle),
@@ -213,6 +233,7 @@ def run_lldb(ptstub, bundle, prog, line):
     check("cannot resume: recorded target: read only" in served.stderr(),
           "lldb: continue is refused (server side)", served.stderr())
     check(served.stop(), "serve is still up after lldb's session", served.stderr())
+    trace_load(bundle, out[out.find("thread trace dump"):])
 
 
 def run_decode(ptstub, bundle, tid):
