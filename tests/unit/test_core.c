@@ -20,6 +20,7 @@
 #include "server/core/core.h"
 #include "server/core/core_priv.h"
 #include "server/loop.h"
+#include "server/recorded/recorded.h"
 #include "server/target.h"
 
 #define PAGE 4096ULL
@@ -350,44 +351,75 @@ static int read_image_note(const struct core_file *cf, struct note_images *ni)
 	return -1;
 }
 
+static void check_executing_flag(struct live *l, const char *core, const struct core_image *img,
+				 const uint64_t *pcs, int npcs)
+{
+	bool executing = img->flags & CORE_IMAGE_EXECUTING, framed = false;
+	const char *name = strrchr(img->path, '/') ? strrchr(img->path, '/') + 1 : img->path;
+
+	for (int k = 0; k < npcs && !framed; k++) {
+		const struct tgt_region *r = region_of(l, pcs[k]);
+
+		framed = r && !strcmp(r->path, img->path);
+	}
+	CHECK(executing == framed, "%s: %s: executing flag %d, but eu-stack finds %s frame in it",
+	      core, img->path, executing, framed ? "a" : "no");
+	if ((img->flags & CORE_IMAGE_MAIN) || !strncmp(name, "libc.so", 7))
+		CHECK(executing, "%s: %s: no executing flag", core, img->path);
+	if (img->flags & (CORE_IMAGE_VDSO | CORE_IMAGE_INTERP))
+		CHECK(!executing, "%s: %s: executing flag, but no thread is in it", core,
+		      img->path);
+	printf("%s: image %s: %sexecuting\n", core, name, executing ? "" : "not ");
+}
+
+/* The stacks core opened as a recorded target and written again: its unwind reads the
+ * recorded target's threads, registers, mappings and memory. Returns 0 or -errno. */
+static int rewrite_from_recorded(const char *from, const char *to)
+{
+	struct buf diag = BUF_INIT;
+	struct target *t;
+	char err[512] = "";
+	int ret = recorded_target_open(from, NULL, &t, &diag, err, sizeof(err));
+
+	CHECK(!ret, "%s as a recorded target: %s", from, err);
+	if (!ret) {
+		ret = core_write(t, to, CORE_STYLE_MODIFIED, NULL, err, sizeof(err));
+		CHECK(!ret, "core_write from the recorded target: %s", err);
+		t->ops->destroy(t);
+	}
+	buf_fini(&diag);
+	return ret;
+}
+
 /* Each image's executing flag is set exactly when eu-stack finds a frame in it: the executable
  * and libc (start_thread, __libc_start_call_main) always, the library only if a thread is in
- * it, never the loader or the vDSO, whose code no thread runs at the breakpoint. */
+ * it, never the loader or the vDSO, whose code no thread runs at the breakpoint. Checked in
+ * the full core (written from the live target) and in one written from a recorded target. */
 static void check_executing_flags(struct live *l, const char *dir, const char *prog)
 {
+	static const char *const cores[] = {"core.full", "core.recorded"};
 	static uint64_t pcs[MAX_FRAMES];
 	static struct note_images ni;
-	char path[4200];
+	char path[4200], from[4200];
 	struct core_file cf;
 	int npcs;
 
 	snprintf(path, sizeof(path), "%s/core.full", dir);
 	npcs = eu_stack_pcs(prog, path, pcs, MAX_FRAMES);
 	CHECK(npcs > 0, "eu-stack could not unwind %s (is elfutils installed?)", path);
-	if (npcs <= 0 || core_open(path, &cf))
+	snprintf(from, sizeof(from), "%s/core.stacks", dir);
+	snprintf(path, sizeof(path), "%s/core.recorded", dir);
+	if (npcs <= 0 || rewrite_from_recorded(from, path))
 		return;
-	ni.n = 0;
-	CHECK(read_image_note(&cf, &ni) > 0, "%s: no image note", path);
-	munmap(cf.map, cf.size);
-	for (size_t i = 0; i < ni.n; i++) {
-		const struct core_image *img = &ni.img[i];
-		bool executing = img->flags & CORE_IMAGE_EXECUTING, framed = false;
-		const char *name =
-			strrchr(img->path, '/') ? strrchr(img->path, '/') + 1 : img->path;
-
-		for (int k = 0; k < npcs && !framed; k++) {
-			const struct tgt_region *r = region_of(l, pcs[k]);
-
-			framed = r && !strcmp(r->path, img->path);
-		}
-		CHECK(executing == framed,
-		      "%s: executing flag %d, but eu-stack finds %s frame in it", img->path,
-		      executing, framed ? "a" : "no");
-		if ((img->flags & CORE_IMAGE_MAIN) || !strncmp(name, "libc.so", 7))
-			CHECK(executing, "%s: no executing flag", img->path);
-		if (img->flags & (CORE_IMAGE_VDSO | CORE_IMAGE_INTERP))
-			CHECK(!executing, "%s: executing flag, but no thread is in it", img->path);
-		printf("image %s: %sexecuting\n", name, executing ? "" : "not ");
+	for (size_t c = 0; c < 2; c++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, cores[c]);
+		if (core_open(path, &cf))
+			continue;
+		ni.n = 0;
+		CHECK(read_image_note(&cf, &ni) > 0, "%s: no image note", path);
+		munmap(cf.map, cf.size);
+		for (size_t i = 0; i < ni.n; i++)
+			check_executing_flag(l, cores[c], &ni.img[i], pcs, npcs);
 	}
 }
 
