@@ -22,7 +22,7 @@ enum core_image_flag {
 	CORE_IMAGE_MAIN = 1,	  /* the executable */
 	CORE_IMAGE_INTERP = 2,	  /* the dynamic loader (AT_BASE) */
 	CORE_IMAGE_VDSO = 4,	  /* [vdso] */
-	CORE_IMAGE_EXECUTING = 8, /* a thread's pc or return address lies in its code */
+	CORE_IMAGE_EXECUTING = 8, /* a frame of some thread holds a pc in its code (unwind.c) */
 };
 
 struct core_image {
