@@ -132,16 +132,17 @@ def check_bundle(bundle, prog, rec):
 
 def trace_load(bundle, served_out):
     """LLDB's own `trace load` of trace.json: lldb-19 parses the bundle schema (and reports
-    errors in it) before it crashes on any bundle; lldb-22, where installed, must list the same
-    newest instructions as the served session."""
+    errors in it) before it crashes on any bundle; lldb-22 ($LLDB22 or in PATH), where there is
+    one, must list the same newest instructions as the served session."""
     r = subprocess.run(["lldb-19", "-b", "-o", "trace load " + os.path.join(bundle, "trace.json")],
                        capture_output=True, text=True, timeout=TIMEOUT)
     out = r.stdout + r.stderr
     check("error:" not in out, "lldb-19 trace load: trace.json passes LLDB's schema", out[-1500:])
-    if not shutil.which("lldb-22"):
-        print("skip lldb-22 trace load (not installed)")
+    lldb22 = os.environ.get("LLDB22") or shutil.which("lldb-22")
+    if not lldb22:
+        print("skip lldb-22 trace load (no lldb-22 in PATH or $LLDB22)")
         return
-    r = subprocess.run(["lldb-22", "-b", "-o", "trace load " + os.path.join(bundle, "trace.json"),
+    r = subprocess.run([lldb22, "-b", "-o", "trace load " + os.path.join(bundle, "trace.json"),
                         "-o", "thread trace dump instructions -c 3"],
                        capture_output=True, text=True, timeout=TIMEOUT)
     want = re.findall(r"^\s+\d+: (0x[0-9a-f]+)\s", served_out, re.M)
