@@ -147,8 +147,10 @@ struct target_ops {
 			   size_t *n);
 
 	/* Software trace: with obs non-NULL, every continue of tid is carried out by single steps
-	 * reported to obs (breakpoints, signals and interrupts still stop it as usual). NULL turns
-	 * it off. -EOPNOTSUPP on targets that cannot run. */
+	 * reported to obs (breakpoints, signals and interrupts still stop it as usual), and so is
+	 * every client single step (resumed, step, stopped). A step that delivers a caught signal
+	 * reports stopped(interrupted pc) then resumed(handler): nothing executed in between.
+	 * NULL turns it off. -EOPNOTSUPP on targets that cannot run. */
 	int (*trace_steps)(struct target *t, pid_t tid, const struct tgt_step_observer *obs);
 };
 

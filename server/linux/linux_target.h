@@ -34,7 +34,8 @@ struct lx_thread {
 	int plan_signo;		   /* signal to deliver with it (cleared once delivered) */
 	uint64_t step_over_addr;
 	uint64_t trace_from;	      /* pc before the software-trace step in flight */
-	bool traced;		      /* software trace on: continues become single steps */
+	bool trace_async;	      /* that step enters a signal handler */
+	bool traced;		      /* software trace on: runs are single steps, observed */
 	struct tgt_step_observer obs; /* its observer, when traced */
 	struct tgt_thread_stop stop;
 };
@@ -166,6 +167,8 @@ void lx_trace_start(struct lx_target *lt, struct lx_thread *th, int signo);
 void lx_trace_announce(struct lx_target *lt, struct lx_thread *th);
 void lx_trace_step_done(struct lx_target *lt, struct lx_thread *th);
 void lx_trace_stopped(struct lx_target *lt, struct lx_thread *th);
+void lx_trace_report_step(struct lx_thread *th, uint64_t from_pc, uint64_t to_pc);
+bool lx_signal_caught(pid_t tid, int signo);
 
 /* attach.c / launch.c */
 int lx_seize_all(struct lx_target *lt, char *err, size_t errlen);

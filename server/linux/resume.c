@@ -86,8 +86,9 @@ static bool lx_step_over_start(struct lx_target *lt, struct lx_thread *th)
 		return false; /* its hit was never reported: let it hit again */
 	if (lx_breakpoint_lift(lt, bp) < 0)
 		return false;
-	if (th->plan == TGT_RESUME_CONTINUE && th->traced)
+	if (th->traced)
 		lx_trace_announce(lt, th);
+	th->trace_async = th->traced && lx_signal_caught(th->tid, th->plan_signo);
 	th->stepping_over = true;
 	th->step_over_addr = pc;
 	lt->phase = LX_STEP_OVER;
@@ -117,7 +118,7 @@ void lx_proceed(struct lx_target *lt)
 		if (th->plan == TGT_RESUME_STOP || th->running)
 			continue;
 		th->plan_signo = 0;
-		if (th->plan == TGT_RESUME_CONTINUE && th->traced)
+		if (th->traced)
 			lx_trace_start(lt, th, signo);
 		else
 			lx_ptrace_resume(lt, th, th->plan == TGT_RESUME_STEP, signo);
@@ -133,9 +134,10 @@ void lx_step_over_done(struct lx_target *lt, struct lx_thread *th)
 	if (bp)
 		lx_breakpoint_plant(lt, bp);
 	th->stepping_over = false;
-	if (th->plan == TGT_RESUME_CONTINUE && th->traced && th->obs.step &&
-	    lx_get_pc(th->tid, &pc) == 0)
-		th->obs.step(th->obs.ctx, th->tid, th->step_over_addr, pc);
+	if (th->traced && lx_get_pc(th->tid, &pc) == 0) {
+		lx_trace_announce(lt, th); /* the instruction at the breakpoint is in the trace */
+		lx_trace_report_step(th, th->step_over_addr, pc);
+	}
 	if (lt->interrupt_requested || th->plan == TGT_RESUME_STEP) {
 		if (th->plan == TGT_RESUME_STEP) {
 			th->stop = (struct tgt_thread_stop){

@@ -1,8 +1,11 @@
 /* server/linux/trace_steps.c — software trace: a continue of the traced thread becomes a run of
- * PTRACE_SINGLESTEPs, each reported to the observer. Steps run in slices from deferred calls so
- * the loop keeps serving the client; an inserted breakpoint at the new pc stops the run. */
+ * PTRACE_SINGLESTEPs, each reported to the observer (a client's single step is one of them).
+ * Steps run in slices from deferred calls so the loop keeps serving the client; an inserted
+ * breakpoint at the new pc stops the run. A step that delivers a caught signal ends at the
+ * handler without executing anything: the observer hears stopped(pc) then resumed(handler). */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
 
@@ -39,11 +42,52 @@ void lx_trace_stopped(struct lx_target *lt, struct lx_thread *th)
 		th->obs.stopped(th->obs.ctx, th->tid, pc);
 }
 
+/* Does the thread run a handler for signo (SigCgt of /proc/TID/status)? */
+bool lx_signal_caught(pid_t tid, int signo)
+{
+	char path[64], line[256];
+	unsigned long long mask = 0;
+	FILE *f;
+
+	if (signo <= 0 || signo > 64)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/status", tid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "SigCgt: %llx", &mask) == 1)
+			break;
+	fclose(f);
+	return mask & (1ull << (signo - 1));
+}
+
+/* The single step from from_pc ended at to_pc: an executed instruction, or (when it delivered
+ * a caught signal) an asynchronous transfer into the handler. */
+void lx_trace_report_step(struct lx_thread *th, uint64_t from_pc, uint64_t to_pc)
+{
+	bool async = th->trace_async;
+
+	th->trace_async = false;
+	if (!async) {
+		if (th->obs.step)
+			th->obs.step(th->obs.ctx, th->tid, from_pc, to_pc);
+		return;
+	}
+	if (th->obs.stopped)
+		th->obs.stopped(th->obs.ctx, th->tid, from_pc);
+	if (th->obs.resumed)
+		th->obs.resumed(th->obs.ctx, th->tid, to_pc);
+}
+
 static int lx_trace_issue(struct lx_target *lt, struct lx_thread *th, int signo)
 {
 	int r = lx_get_pc(th->tid, &th->trace_from);
 
-	return r < 0 ? r : lx_ptrace_resume(lt, th, true, signo);
+	if (r < 0)
+		return r;
+	th->trace_async = lx_signal_caught(th->tid, signo);
+	return lx_ptrace_resume(lt, th, true, signo);
 }
 
 /* Wait a little for the step in flight; 0 if it did not finish (the signalfd will see it). */
@@ -118,8 +162,13 @@ void lx_trace_step_done(struct lx_target *lt, struct lx_thread *th)
 	uint64_t to = 0;
 
 	lx_get_pc(th->tid, &to);
-	if (th->obs.step)
-		th->obs.step(th->obs.ctx, th->tid, th->trace_from, to);
+	lx_trace_report_step(th, th->trace_from, to);
+	if (th->plan == TGT_RESUME_STEP) { /* the client's single step */
+		th->stop = (struct tgt_thread_stop){
+			.tid = th->tid, .reason = TGT_STOP_STEP, .signo = SIGTRAP};
+		th->event = true;
+		return;
+	}
 	if (lx_breakpoint_at(lt, to)) {
 		th->stop = (struct tgt_thread_stop){
 			.tid = th->tid, .reason = TGT_STOP_BREAKPOINT, .signo = SIGTRAP};

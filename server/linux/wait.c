@@ -203,7 +203,9 @@ static void lx_classify_trap(struct lx_target *lt, struct lx_thread *th, int cod
 		st->reason = TGT_STOP_BREAKPOINT;
 		return;
 	}
-	if (th->stepping && (code == TRAP_TRACE || code == TRAP_BRKPT))
+	/* A step that delivered a signal into its handler stops at the handler's entry with
+	 * the kernel's own code SIGTRAP (ptrace_notify from signal delivery). */
+	if (th->stepping && (code == TRAP_TRACE || code == TRAP_BRKPT || code == SIGTRAP))
 		st->reason = TGT_STOP_STEP;
 }
 

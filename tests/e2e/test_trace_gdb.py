@@ -33,6 +33,10 @@ def record_pt(cfg, transport):
         "reverse-stepi",
         "info record",
         "record goto end",
+        "stepi",
+        "stepi",
+        "stepi",
+        "info record",
         "tbreak sample.c:%d" % cfg.lines["watch_write"],
         "continue",
         "info record",
@@ -71,20 +75,25 @@ def record_pt(cfg, transport):
     c.see(r"\(gdb\) |0x[0-9a-f]+\s+54\s+\{", "reverse-stepi into replay")
     c.see(r"Replay in progress", "info record while replaying")
     c.see(r"^55\s+global_counter\+\+;", "record goto end: back to the live position")
+    # Single steps are traced like hardware PT would: each stepi adds one instruction, and
+    # the trace goes on where it stopped (the instruction at the breakpoint included).
+    stepped = c.see(r"Recorded (\d+) instructions in \d+ functions \(0 gaps\)",
+                    "the trace after stepi x3, no gap")
+    c.require(first and stepped and int(stepped.group(1)) == int(first.group(1)) + 3,
+              "stepi x3 adds exactly three instructions (%s -> %s)"
+              % (first and first.group(1), stepped and stepped.group(1)))
     c.see(r"Temporary breakpoint 3, run_basic", "a second continue under trace")
-    # The software backend loses the step off a breakpoint (the instruction at the stop pc),
-    # so GDB sees this resume as non-contiguous and counts a gap: gaps are not checked here
-    # (see /tmp/tracepk-findings.md, server/linux/resume.c lx_step_over_done).
-    more = c.see(r"Recorded (\d+) instructions in \d+ functions \(\d+ gaps?\)",
-                 "the trace after it (delta refused, GDB reads it anew)")
-    c.require(first and more and int(more.group(1)) > int(first.group(1)),
+    more = c.see(r"Recorded (\d+) instructions in \d+ functions \(0 gaps\)",
+                 "the trace after it, no gap (delta refused, GDB reads it anew)")
+    c.require(stepped and more and int(more.group(1)) > int(stepped.group(1)),
               "the trace grew with the continue")
-    c.see(r"^5\s+sample_before_watch$", "call history read again from the start")
-    c.see(r"^\d+\s+sample_before_watch$(?=\n.*Process record is stopped)",
-          "the history ends in sample_before_watch, about to return to run_basic")
+    c.see(r"^5\s+sample_before_watch$(?=\n.*Process record is stopped)",
+          "call history read again from the start, ends in sample_before_watch (its ret "
+          "lands on the breakpoint in run_basic)")
     c.see(r"Process record is stopped and all execution logs are deleted\.")
     c.see(r'received: "E\.Btrace not enabled\."', "reading after record stop")
     c.see(r"^78\s+printf", "next steps on after the trace")
+    never(c, r"Non-contiguous trace", "a gap in the trace (a resume lost an instruction)")
     never(c, r"Failed to configure the Intel Processor Trace decoder", "GDB refused the cpu")
     never(c, r"Could not enable branch tracing", "Qbtrace:pt failed")
     return c

@@ -50,10 +50,13 @@ def thread_trace(cfg):
     s.run([
         "breakpoint set -n sample_break_here",
         "START",
+        "register read pc",
         raw("jLLDBTraceSupported"),
         "thread trace start",
         "breakpoint set -n sample_before_watch",
         "continue",
+        "thread trace dump instructions -f -c 1",
+        "register read pc",
         "thread trace dump instructions -c 100",
         "thread trace dump function-calls",
         "thread trace dump info",
@@ -66,15 +69,27 @@ def thread_trace(cfg):
         raw('jLLDBTraceStop:{"tids":[1],"type":"intel-pt"}'),
         raw('jLLDBTraceGetBinaryData:{"cpuId":null,"kind":"nonsense","tid":null,'
             '"type":"intel-pt"}'),
+        # Single steps from the breakpoint are traced, the instruction at it first.
+        "thread step-inst",
+        "thread step-inst",
+        "thread trace dump instructions -c 2",
         "thread trace start",
         "thread trace stop",
         "next",
         "process kill",
     ])
     c = harness.Checker(s)
+    first_pc = c.see(r"^\s+rip = 0x0*([0-9a-f]+)\s+sample`sample_break_here", "the pc at bp 1")
     c.see(r'response: \{"description":"Intel Processor Trace","name":"intel-pt"\}',
           "jLLDBTraceSupported")
     c.see(r"stop reason = breakpoint 2", "stopped at sample_before_watch")
+    # The resume at breakpoint 1 starts the trace with the instruction at the breakpoint.
+    c.see(r"\(lldb\) thread trace dump instructions -f -c 1")
+    oldest = c.see(r"^\s+\d+: 0x0*([0-9a-f]+)\s", "the oldest traced instruction")
+    c.require(first_pc and oldest and oldest.group(1) == first_pc.group(1),
+              "the oldest traced instruction is breakpoint 1's address (%s, saw %s)"
+              % (first_pc and first_pc.group(1), oldest and oldest.group(1)))
+    bp2_pc = c.see(r"^\s+rip = 0x0*([0-9a-f]+)\s+sample`sample_before_watch", "the pc at bp 2")
     c.see(r"\(lldb\) thread trace dump instructions -c 100")
     check_traced_path(c)
     c.see(r"\(lldb\) thread trace dump function-calls")
@@ -94,6 +109,12 @@ def thread_trace(cfg):
                   "4096 (2^12) bytes. It was 5000."))
     c.see(err_hex("Thread 1 not currently traced"))
     c.see(err_hex("Unsupported data kind 'nonsense' for the 'intel-pt' tracing technology"))
+    c.see(r"\(lldb\) thread trace dump instructions -c 2")
+    steps = c.see(r"^\s+\d+: 0x0*([0-9a-f]+)\s.*\n(?:.*\n)*?\s+\d+: 0x0*([0-9a-f]+)\s",
+                  "the two stepped instructions, newest first")
+    c.require(bp2_pc and steps and steps.group(2) == bp2_pc.group(1),
+              "the first stepped instruction is breakpoint 2's address (%s, saw %s)"
+              % (bp2_pc and bp2_pc.group(1), steps and steps.group(2)))
     c.see(r"\(lldb\) thread trace start\s*\n.*error: Thread \d+ already traced",
           "tracing the thread twice")
     c.see(r"\(lldb\) next")

@@ -445,17 +445,33 @@ static void test_debug_registers(void)
 	t->ops->destroy(t);
 }
 
+/* What an observer heard, in order: 'r' resumed(a), 'x' step(a -> b), 's' stopped(a). */
+struct trace_ev {
+	char kind;
+	pid_t tid;
+	uint64_t a, b;
+};
+
 struct trace_log {
 	int steps, resumed, stopped;
 	uint64_t first_from, last_to;
 	bool chained;
+	struct trace_ev ev[64]; /* the first events */
+	int nev;
 };
+
+static void log_event(struct trace_log *log, char kind, pid_t tid, uint64_t a, uint64_t b)
+{
+	if (log->nev < (int)(sizeof(log->ev) / sizeof(log->ev[0])))
+		log->ev[log->nev] = (struct trace_ev){kind, tid, a, b};
+	log->nev++;
+}
 
 static void obs_step(void *ctx, pid_t tid, uint64_t from, uint64_t to)
 {
 	struct trace_log *log = ctx;
 
-	(void)tid;
+	log_event(log, 'x', tid, from, to);
 	if (log->steps++ == 0)
 		log->first_from = from;
 	else if (from != log->last_to)
@@ -465,16 +481,37 @@ static void obs_step(void *ctx, pid_t tid, uint64_t from, uint64_t to)
 
 static void obs_resumed(void *ctx, pid_t tid, uint64_t pc)
 {
-	(void)tid;
-	(void)pc;
+	log_event(ctx, 'r', tid, pc, 0);
 	((struct trace_log *)ctx)->resumed++;
 }
 
 static void obs_stopped(void *ctx, pid_t tid, uint64_t pc)
 {
-	(void)tid;
-	(void)pc;
+	log_event(ctx, 's', tid, pc, 0);
 	((struct trace_log *)ctx)->stopped++;
+}
+
+/* Does the log hold exactly these events from index `from` on (kinds and first pcs; a b of 0
+ * is not compared)? */
+static bool log_is(const struct trace_log *log, int from, const struct trace_ev *want, int n)
+{
+	if (log->nev != from + n)
+		return false;
+	for (int i = 0; i < n; i++) {
+		const struct trace_ev *e = &log->ev[from + i];
+
+		if (e->kind != want[i].kind || e->a != want[i].a ||
+		    (want[i].b && e->b != want[i].b))
+			return false;
+	}
+	return true;
+}
+
+static void log_dump(const struct trace_log *log)
+{
+	for (int i = 0; i < log->nev && i < 64; i++)
+		fprintf(stderr, "  %c %d %#llx %#llx\n", log->ev[i].kind, log->ev[i].tid,
+			(unsigned long long)log->ev[i].a, (unsigned long long)log->ev[i].b);
 }
 
 /* Software trace from the marker's breakpoint to a breakpoint at its return address. */
@@ -498,7 +535,146 @@ static void test_trace_steps(void)
 	CHECK(log.steps > 3 && log.steps < 100 && log.chained);
 	CHECK(log.first_from == addr && log.last_to == ret);
 	CHECK(log.resumed == 1 && log.stopped == 1);
+	/* The thread is announced at the breakpoint before the step off it. */
+	CHECK(log.ev[0].kind == 'r' && log.ev[0].a == addr);
+	CHECK(log.ev[1].kind == 'x' && log.ev[1].a == addr);
 	CHECK(t->ops->trace_steps(t, last.tid, NULL) == 0);
+	t->ops->destroy(t);
+}
+
+/* A client's single steps of a traced thread are traced (resumed, step, stopped each), also
+ * the step off a breakpoint the client lifted itself (what GDB and LLDB do) and the step
+ * over one the stub lifts; a continue after them goes on from where they ended. */
+static void test_trace_client_steps(void)
+{
+	struct trace_log log = {.chained = true};
+	struct tgt_step_observer obs = {obs_step, obs_resumed, obs_stopped, &log};
+	struct target *t = launch("bp");
+	uint64_t addr, ret = 0, pc[4];
+	pid_t tid;
+
+	CHECK(t != NULL);
+	if (!t || (addr = run_to_marker(t)) == 0)
+		return;
+	tid = last.tid;
+	CHECK(t->ops->read_memory(t, reg(t, tid, RN_RSP), &ret, 8) == 8);
+	CHECK(t->ops->trace_steps(t, tid, &obs) == 0);
+	/* GDB's step off a breakpoint: z0, vCont;s, Z0, then stepi twice with it inserted
+	 * behind. */
+	CHECK(t->ops->remove_point(t, TGT_POINT_SW, addr, 1) == 0);
+	pc[0] = addr;
+	for (int i = 1; i < 4; i++) {
+		CHECK(resume_all(t, TGT_RESUME_STEP, 0) == 0);
+		CHECK(wait_event() && last.kind == TGT_EV_STOPPED);
+		CHECK(stop_of(t, tid).reason == TGT_STOP_STEP);
+		pc[i] = reg(t, tid, RN_RIP);
+		if (i == 1)
+			CHECK(t->ops->insert_point(t, TGT_POINT_SW, addr, 1) == 0);
+	}
+	{
+		const struct trace_ev want[] = {
+			{'r', 0, pc[0], 0}, {'x', 0, pc[0], pc[1]}, {'s', 0, pc[1], 0},
+			{'r', 0, pc[1], 0}, {'x', 0, pc[1], pc[2]}, {'s', 0, pc[2], 0},
+			{'r', 0, pc[2], 0}, {'x', 0, pc[2], pc[3]}, {'s', 0, pc[3], 0},
+		};
+
+		CHECK(log_is(&log, 0, want, 9));
+	}
+	CHECK(log.steps == 3 && log.chained);
+	/* On to the return address: the trace goes on from pc[3]. */
+	CHECK(t->ops->insert_point(t, TGT_POINT_SW, ret, 1) == 0);
+	CHECK(resume_all(t, TGT_RESUME_CONTINUE, 0) == 0);
+	CHECK(wait_event() && last.kind == TGT_EV_STOPPED);
+	CHECK(reg(t, tid, RN_RIP) == ret);
+	CHECK(log.nev > 9 && log.ev[9].kind == 'r' && log.ev[9].a == pc[3]);
+	CHECK(log.chained && log.last_to == ret && log.stopped == 4);
+	/* A single step from a breakpoint the stub steps over itself. */
+	int before = log.nev;
+	CHECK(resume_all(t, TGT_RESUME_STEP, 0) == 0);
+	CHECK(wait_event() && last.kind == TGT_EV_STOPPED);
+	CHECK(stop_of(t, tid).reason == TGT_STOP_STEP);
+	pc[0] = reg(t, tid, RN_RIP);
+	{
+		const struct trace_ev want[] = {
+			{'r', 0, ret, 0}, {'x', 0, ret, pc[0]}, {'s', 0, pc[0], 0}};
+
+		CHECK(log_is(&log, before, want, 3));
+	}
+	if (check_failures)
+		log_dump(&log);
+	t->ops->destroy(t);
+}
+
+/* Step the thread (untraced) until it is on a near RET; its pc, or 0. */
+static uint64_t step_to_ret(struct target *t, pid_t tid)
+{
+	for (int i = 0; i < 500; i++) {
+		uint64_t pc = reg(t, tid, RN_RIP);
+		uint8_t op = 0;
+
+		if (t->ops->read_memory(t, pc, &op, 1) == 1 && op == 0xc3)
+			return pc;
+		if (resume_all(t, TGT_RESUME_STEP, 0) < 0 || !wait_event() ||
+		    last.kind != TGT_EV_STOPPED)
+			return 0;
+	}
+	return 0;
+}
+
+/* A signal delivered to a traced thread that sits on a RET: the handler is entered without
+ * the RET executing, so the observer hears stopped(ret) and resumed(handler), never a step
+ * ret -> handler (the encoder would take it for the RET's target). Both ways: the stub
+ * stepping over a breakpoint on the RET, and a plain traced continue. */
+static void test_trace_signal_async(void)
+{
+	struct trace_log log = {.chained = true};
+	struct tgt_step_observer obs = {obs_step, obs_resumed, obs_stopped, &log};
+	struct target *t = launch("signal");
+	uint64_t handler, ret_pc;
+	pid_t tid;
+
+	CHECK(t != NULL);
+	if (!t)
+		return;
+	handler = load_bias(t) + elf_symbol(prog, "on_usr1");
+	CHECK(resume_all(t, TGT_RESUME_CONTINUE, 0) == 0);
+	CHECK(wait_event() && last.kind == TGT_EV_STOPPED);
+	tid = last.tid;
+	CHECK(stop_of(t, tid).reason == TGT_STOP_SIGNAL && stop_of(t, tid).signo == SIGUSR1);
+	ret_pc = step_to_ret(t, tid);
+	CHECK(ret_pc != 0);
+	if (!ret_pc) {
+		t->ops->destroy(t);
+		return;
+	}
+	CHECK(t->ops->insert_point(t, TGT_POINT_SW, handler, 1) == 0);
+	CHECK(t->ops->insert_point(t, TGT_POINT_SW, ret_pc, 1) == 0);
+	CHECK(t->ops->trace_steps(t, tid, &obs) == 0);
+	for (int round = 0; round < 2; round++) {
+		const struct trace_ev want[] = {{'r', 0, ret_pc, 0},
+						{'s', 0, ret_pc, 0},
+						{'r', 0, handler, 0},
+						{'s', 0, handler, 0}};
+		int before = log.nev;
+
+		/* Round 0: from the breakpoint on the RET (stub's step-over); round 1: the
+		 * breakpoint is gone (the handler returned into it and it was removed). */
+		CHECK(resume_all(t, TGT_RESUME_CONTINUE, SIGUSR1) == 0);
+		CHECK(wait_event() && last.kind == TGT_EV_STOPPED);
+		CHECK(stop_of(t, tid).reason == TGT_STOP_BREAKPOINT);
+		CHECK(reg(t, tid, RN_RIP) == handler);
+		CHECK(log_is(&log, before, want, 4));
+		if (round == 0) { /* the handler runs and returns to the RET's breakpoint */
+			CHECK(resume_all(t, TGT_RESUME_CONTINUE, 0) == 0);
+			CHECK(wait_event() && last.kind == TGT_EV_STOPPED);
+			CHECK(reg(t, tid, RN_RIP) == ret_pc);
+			CHECK(t->ops->remove_point(t, TGT_POINT_SW, ret_pc, 1) == 0);
+		}
+	}
+	for (int i = 0; i < log.nev && i < 64; i++)
+		CHECK(!(log.ev[i].kind == 'x' && log.ev[i].b == handler));
+	if (check_failures)
+		log_dump(&log);
 	t->ops->destroy(t);
 }
 
@@ -520,6 +696,8 @@ int main(int argc, char **argv)
 	test_fork_child_runs_free();
 	test_debug_registers();
 	test_trace_steps();
+	test_trace_client_steps();
+	test_trace_signal_async();
 	loop_free(loop);
 	return check_result("test_linux_target");
 }
