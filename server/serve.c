@@ -84,8 +84,12 @@ int serve_main(int argc, char **argv, serve_run_fn *run)
 	}
 	args[n++] = argv[0];
 	for (int i = 1; i < argc; i++) {
-		bool value_next =
-			!strcmp(argv[i], "--log-file") || !strcmp(argv[i], "--log-channels");
+		static const char *const with_value[] = {"--log-file", "--log-channels",
+							 "--named-pipe", "--pipe"};
+		bool value_next = false;
+
+		for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
+			value_next |= !strcmp(argv[i], with_value[k]);
 
 		if (argv[i][0] == '-' && argv[i][1]) {
 			args[n++] = argv[i];
