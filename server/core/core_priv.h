@@ -69,6 +69,12 @@ int core_image_note_parse(const void *desc, size_t len, core_image_proc *proc, v
 struct core_image *core_image_at(const struct core_ctx *c, uint64_t addr);
 
 /* unwind.c */
+/* Set CORE_IMAGE_EXECUTING on each image that holds the pc of a frame of some thread. */
 void core_mark_executing(struct core_ctx *c);
+/* The frames libdw unwinds for thread tid (the scan aside): their pcs, a caller's being its
+ * return address minus one, up to max of them. *complete is set when the unwind reached the
+ * outermost frame. Returns the frame count, or -ENOEXEC when libdw has nothing to unwind with
+ * (no image's ELF). */
+int core_unwind_thread(struct core_ctx *c, pid_t tid, uint64_t *pcs, size_t max, bool *complete);
 
 #endif
