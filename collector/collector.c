@@ -39,13 +39,18 @@ bool col_hw_available(const char *sysfs_dir)
 
 int col_check_trace_size(uint64_t size, char *err, size_t errlen)
 {
-	if (size >= COL_MIN_TRACE_SIZE && !(size & (size - 1)))
+	if (size >= COL_MIN_TRACE_SIZE && size <= COL_MAX_TRACE_SIZE && !(size & (size - 1)))
 		return 0;
 	snprintf(
 		err, errlen,
 		"The intel pt trace size must be a power of 2 greater than or equal to 4096 (2^12) "
 		"bytes. It was %llu.",
 		(unsigned long long)size);
+	if (size > COL_MAX_TRACE_SIZE)
+		snprintf(err, errlen,
+			 "The intel pt trace size %llu is larger than this server's limit of %llu "
+			 "bytes (COL_MAX_TRACE_SIZE).",
+			 (unsigned long long)size, COL_MAX_TRACE_SIZE);
 	return -EINVAL;
 }
 

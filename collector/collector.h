@@ -35,6 +35,9 @@ struct collector;
 #define COL_DEFAULT_TRACE_SIZE 4096u
 #define COL_DEFAULT_PROCESS_LIMIT (5u * 1024 * 1024)
 #define COL_MIN_TRACE_SIZE 4096u
+/* Largest per-thread (or per-cpu) buffer a client may ask for: the software backend's ring
+ * grows to it in server memory, so the server bounds it itself. */
+#define COL_MAX_TRACE_SIZE (1ull << 30)
 
 /* The jLLDBTraceStart intel-pt fields. */
 struct col_config {

@@ -203,6 +203,14 @@ size_t pkt_reader_feed(struct pkt_reader *r, const uint8_t *data, size_t len, en
 			i++;
 			continue;
 		}
+		/* A raw `#` or `$` is never escaped or repeated (they travel as `}\x03`, `}\x04`):
+		 * after a dangling `}` or `*` it still ends the payload or starts a new packet, so a
+		 * truncated escape cannot swallow the next packet. */
+		if ((r->state == RS_ESCAPE || r->state == RS_REPEAT) &&
+		    (data[i] == '#' || data[i] == '$')) {
+			r->state = RS_BODY;
+			continue;
+		}
 		*ev = reader_byte(r, data[i++]);
 		if (*ev != PKT_NONE)
 			return i;

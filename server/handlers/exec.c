@@ -150,6 +150,9 @@ enum handler_result handle_vCont(struct session *s, const char *args, size_t len
 		reply_error(s, EINVAL, "vCont: expected ;action[:thread]...");
 		return HANDLER_REPLY;
 	}
+	for (size_t i = 0; i < n; i++)
+		if (acts[i].tid > 0 && !thread_known(s, acts[i].tid))
+			return HANDLER_REPLY;
 	return resume_or_error(s, acts, n);
 }
 

@@ -69,6 +69,8 @@ enum handler_result btrace_xfer(struct session *s, const char *obj, const char *
 int parse_addr_len(const char *args, size_t len, uint64_t *addr, uint64_t *n, const char **rest);
 /* Reply E.. and return true when there is no live process to act on. */
 bool need_target(struct session *s);
+/* Reply ESRCH "no such thread" and return false when the target has no thread tid. */
+bool thread_known(struct session *s, pid_t tid);
 /* Append the library-list-svr4 document for the target to out (with GDB's main-lm and lmid
  * when gdb_extras). -errno if none. */
 int svr4_library_list(struct target *t, struct buf *out, bool gdb_extras);

@@ -95,7 +95,7 @@ enum handler_result handle_M(struct session *s, const char *args, size_t len)
 	uint64_t addr, n;
 	const char *p;
 	if (parse_addr_len(args, len, &addr, &n, &p) < 0 || p >= args + len || *p != ':' ||
-	    (size_t)(args + len - p - 1) != 2 * n) {
+	    n > SESSION_PACKET_SIZE || (size_t)(args + len - p - 1) != 2 * n) {
 		reply_error(s, EINVAL, "expected M<address>,<length>:<hex bytes>");
 		return HANDLER_REPLY;
 	}
@@ -136,7 +136,8 @@ static enum handler_result point(struct session *s, const char *args, size_t len
 	const char *p = args, *end = args + len;
 	uint64_t type, addr, kind;
 	if (hex_parse_u64(&p, end, &type) < 0 || p >= end || *p++ != ',' ||
-	    parse_addr_len(p, (size_t)(end - p), &addr, &kind, &p) < 0 || type > 4) {
+	    parse_addr_len(p, (size_t)(end - p), &addr, &kind, &p) < 0 || type > 4 ||
+	    kind > UINT32_MAX) {
 		reply_error(s, EINVAL, "expected Z<type>,<address>,<kind>");
 		return HANDLER_REPLY;
 	}

@@ -21,6 +21,15 @@ bool need_target(struct session *s)
 	return true;
 }
 
+bool thread_known(struct session *s, pid_t tid)
+{
+	struct tgt_thread_stop st;
+	if (s->target->ops->thread_stop(s->target, tid, &st) == 0)
+		return true;
+	reply_error(s, ESRCH, "no such thread %x", (unsigned)tid);
+	return false;
+}
+
 int parse_addr_len(const char *args, size_t len, uint64_t *addr, uint64_t *n, const char **rest)
 {
 	const char *p = args, *end = args + len;
@@ -287,6 +296,8 @@ enum handler_result handle_H(struct session *s, const char *args, size_t len)
 		reply_error(s, ESRCH, "no process is being debugged");
 		return HANDLER_REPLY;
 	}
+	if (tid > 0 && !thread_known(s, (pid_t)tid))
+		return HANDLER_REPLY;
 	if (args[0] == 'g')
 		s->g_tid = (pid_t)tid;
 	else

@@ -187,7 +187,7 @@ enum handler_result handle_qThreadStopInfo(struct session *s, const char *args, 
 		reply_error(s, EINVAL, "qThreadStopInfo: bad thread id");
 		return HANDLER_REPLY;
 	}
-	if (need_target(s))
+	if (need_target(s) || !thread_known(s, (pid_t)tid))
 		return HANDLER_REPLY;
 	thread_stop_reply(s, (pid_t)tid, false);
 	return HANDLER_REPLY;

@@ -18,6 +18,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "hardening"))
+from gdbclient import frame  # noqa: E402
+
 PTSTUB, PROGRAMS, OUT = sys.argv[1:4]
 SAMPLE = os.path.join(PROGRAMS, "sample")
 FORBIDDEN = ("vRun", "vAttach", "A", "qSaveCore")
@@ -38,16 +41,6 @@ def client_packets(log_path):
             if m and not re.search(rb"\.\.\. \(\d+ bytes\)$", m.group(1)):
                 out.append(unescape(m.group(1)))
     return out
-
-
-def frame(payload):
-    esc = bytearray()
-    for b in payload:
-        if b in b"#$}*":
-            esc += bytes([0x7D, b ^ 0x20])
-        else:
-            esc.append(b)
-    return b"$" + bytes(esc) + b"#" + b"%02x" % (sum(esc) & 0xFF)
 
 
 def free_port_server(log, args):

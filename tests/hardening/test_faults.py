@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""test_faults.py PTSTUB SAMPLE MANY_THREADS — faults a debug server meets: clients that vanish
+mid-packet and mid-reply, debuggees SIGKILLed while running, stepping and traced, 200 threads
+created and exiting under process trace, cores saved into a full filesystem and into a
+read-only directory. After each: the server is alive (or has exited cleanly where that is the
+documented behaviour), no zombie or stopped process is left, no partial file."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gdbclient import (Server, become_subreaper, error_message, frame, hexs,  # noqa: E402
+                       kill_all_below, leftovers)
+
+PTSTUB, SAMPLE, MANY = sys.argv[1:4]
+TRACE = '{"type":"intel-pt","iptTraceSize":4096,"enableTsc":false}'
+
+
+class Failed(Exception):
+    pass
+
+
+def expect(cond, what):
+    if not cond:
+        raise Failed(what)
+
+
+def pid_of(c):
+    return int(re.search(r"pid:([0-9a-f]+);", c.text("qProcessInfo")).group(1), 16)
+
+
+def start(argv, multi=False):
+    srv = Server(PTSTUB, argv, multi=multi)
+    c = srv.connect()
+    c.text("qSupported:swbreak+")
+    c.no_ack()
+    return srv, c
+
+
+def no_leftovers(srv=None):
+    """Nothing below us but (optionally) the server that is meant to be alive."""
+    allowed = {srv.proc.pid} if srv and srv.alive() else set()
+    left = leftovers(allowed=allowed)
+    expect(not left, f"processes left behind (pid: state): {left}")
+
+
+def ends_cleanly(srv):
+    """The server without --multi exits 0 once its client is gone, the debuggee killed."""
+    rc = srv.wait(10)
+    expect(rc == 0, f"server exit status {rc} after the client went (log: "
+                    f"{srv.log_text()[-300:]!r})")
+
+
+def disconnect_mid_packet():
+    srv, c = start([SAMPLE, "basic"])
+    pid = pid_of(c)
+    c.send_raw(b"$m" + b"0" * 100)  # no '#', no checksum
+    c.close()
+    ends_cleanly(srv)
+    expect(not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2]
+           in "ZX", "the debuggee outlived its server")
+    no_leftovers()
+
+
+def multi_session(argv):
+    srv = Server(PTSTUB, [], multi=True)
+    c = srv.connect()
+    c.text("qSupported:swbreak+")
+    c.no_ack()
+    run = c.text("vRun;" + ";".join(hexs(a) for a in argv))
+    expect(run.startswith("T"), f"vRun: {run!r}")
+    return srv, c
+
+
+def next_client_works(srv):
+    expect(srv.alive(), "the --multi server died")
+    c2 = srv.connect()
+    reply = c2.text("qSupported:swbreak+")
+    expect("PacketSize" in reply, f"a new client got {reply!r}")
+    run = c2.text("vRun;" + hexs(SAMPLE) + ";" + hexs("basic"))
+    expect(run.startswith("T"), f"a new client could not run a program: {run!r}")
+    c2.text("vKill;1")
+    c2.close()
+
+
+def disconnect_mid_packet_multi():
+    srv, c = multi_session([SAMPLE, "basic"])
+    c.send_raw(b"$qXfer:features:read:target.x")
+    c.close()
+    next_client_works(srv)
+    srv.stop()
+    no_leftovers()
+
+
+def disconnect_mid_reply():
+    srv, c = multi_session([SAMPLE, "basic"])
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    # Replies of ~20 KiB each that are never read, then a reset (unread data + close).
+    for _ in range(64):
+        c.send_raw(frame("qXfer:features:read:target.xml:0,ffff"))
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+    c.close()
+    time.sleep(0.3)
+    next_client_works(srv)
+    srv.stop()
+    no_leftovers()
+
+
+def killed_while(mode):
+    """SIGKILL the debuggee while it runs, is stepped, or runs under software trace."""
+    srv, c = start([MANY, "spin"])
+    pid = pid_of(c)
+    if mode == "traced":
+        expect(c.text("jLLDBTraceStart:" + TRACE) == "OK", "process trace did not start")
+    if mode == "stepping":
+        for _ in range(20):
+            expect(c.text("vCont;s").startswith("T"), "a step did not stop")
+        c.send_raw(frame("vCont;s"))
+        os.kill(pid, signal.SIGKILL)
+        stop = c.reply().decode()
+        while stop.startswith("T"):  # the step finished before the kill landed
+            stop = c.text("vCont;s")
+    else:
+        c.send_raw(frame("vCont;c"))
+        time.sleep(0.5)
+        os.kill(pid, signal.SIGKILL)
+        stop = c.reply().decode()
+    expect(stop.startswith("X09"), f"stop reply after SIGKILL: {stop!r}")
+    expect(c.text("?").startswith("X09"), "? after the kill does not say X09")
+    code, msg = error_message(c.text("m1000,4"))
+    expect(msg is not None, "a memory read without a process is not an error")
+    if mode == "traced":
+        c.text('jLLDBTraceGetState:{"type":"intel-pt"}')  # any answer, no crash
+    expect(srv.alive(), "the server died with its debuggee")
+    c.close()
+    ends_cleanly(srv)
+    no_leftovers()
+
+
+def threads_200_traced():
+    srv, c = start([MANY, "200"])
+    expect(c.text("jLLDBTraceStart:" + TRACE) == "OK", "process trace did not start")
+    stop = c.text("vCont;c", timeout=240)
+    while stop.startswith("T"):  # a trace event (a thread the limit could not cover)
+        stop = c.text("vCont;c", timeout=240)
+    expect(stop.startswith("W00"), f"200 traced threads did not end in W00: {stop!r}")
+    expect(srv.alive(), "the server died")
+    c.close()
+    ends_cleanly(srv)
+    no_leftovers()
+
+
+def mount_tmpfs(path, options):
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", path],
+                          capture_output=True).returncode == 0
+
+
+def save_core_fails(c, directory, why):
+    path = os.path.join(directory, "core")
+    reply = c.text(f"qSaveCore;path-hint:{hexs(path)};style:full", timeout=60)
+    code, msg = error_message(reply)
+    expect(msg is not None and re.search(why, msg, re.I),
+           f"qSaveCore into {directory}: {reply[:200]!r} ({msg!r})")
+    expect(os.listdir(directory) == [], f"files left in {directory}: {os.listdir(directory)}")
+
+
+def save_core_full_and_read_only():
+    srv, c = start([SAMPLE, "basic"])
+    c.text("QEnableErrorStrings")
+    top = tempfile.mkdtemp(prefix="ptstub-cores-")
+    full, ro, good = (os.path.join(top, d) for d in ("full", "ro", "good"))
+    for d in (full, ro, good):
+        os.mkdir(d)
+    mounted = []
+    try:
+        if not (mount_tmpfs(full, "size=16k") and mounted.append(full) is None and
+                mount_tmpfs(ro, "size=1m,ro") and mounted.append(ro) is None):
+            print("skip: cannot mount a tmpfs here (needs root)")
+            return "skip"
+        save_core_fails(c, full, "disk is full|no space left")
+        save_core_fails(c, ro, "read-only")
+        reply = c.text(f"qSaveCore;path-hint:{hexs(os.path.join(good, 'core'))}", timeout=60)
+        expect(reply.startswith("core-path:"), f"a good save failed: {reply!r}")
+        with open(os.path.join(good, "core"), "rb") as f:
+            expect(f.read(4) == b"\x7fELF", "the saved core is not an ELF file")
+        expect(os.listdir(good) == ["core"], f"extra files: {os.listdir(good)}")
+    finally:
+        for m in mounted:
+            subprocess.run(["umount", m])
+        subprocess.run(["rm", "-rf", top])
+    c.close()
+    ends_cleanly(srv)
+    no_leftovers()
+
+
+SCENARIOS = [
+    ("client disconnects mid-packet (server exits, debuggee killed)", disconnect_mid_packet),
+    ("client disconnects mid-packet (--multi server stays up)", disconnect_mid_packet_multi),
+    ("client disconnects mid-reply (--multi server stays up)", disconnect_mid_reply),
+    ("debuggee SIGKILLed while running", lambda: killed_while("running")),
+    ("debuggee SIGKILLed while stepping", lambda: killed_while("stepping")),
+    ("debuggee SIGKILLed while traced", lambda: killed_while("traced")),
+    ("200 threads created and exiting under process trace", threads_200_traced),
+    ("save-core into a full tmpfs and a read-only directory", save_core_full_and_read_only),
+]
+
+
+def main():
+    become_subreaper()
+    only = os.environ.get("HARD_ONLY")
+    failed = 0
+    for name, fn in SCENARIOS:
+        if only and only not in name:
+            continue
+        t0 = time.time()
+        try:
+            verdict = fn() or "ok"
+        except Exception as e:  # Failed, timeouts, a server that closed on us
+            verdict = f"FAIL: {type(e).__name__}: {e}"
+            failed += 1
+        kill_all_below()
+        print(f"[{verdict}] {name} ({time.time() - t0:.1f} s)", flush=True)
+    print(f"faults: {len(SCENARIOS) - failed} of {len(SCENARIOS)} passed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
