@@ -446,5 +446,6 @@ void session_free(struct session *s)
 	buf_fini(&s->reply);
 	free(s->last_resume);
 	free_launch(&s->launch);
+	vfile_session_drop(s);
 	free(s);
 }

@@ -15,6 +15,21 @@
 
 #define MAX_FILES 32
 static int open_files[MAX_FILES] = {[0 ... MAX_FILES - 1] = -1};
+static struct session *file_owner[MAX_FILES]; /* the session that opened each slot */
+
+static void close_slot(int slot)
+{
+	close(open_files[slot]);
+	open_files[slot] = -1;
+	file_owner[slot] = NULL;
+}
+
+void vfile_session_drop(struct session *s)
+{
+	for (int slot = 0; slot < MAX_FILES; slot++)
+		if (open_files[slot] >= 0 && file_owner[slot] == s)
+			close_slot(slot);
+}
 
 /* GDB's File-I/O errno values. */
 static int gdb_errno(int e)
@@ -127,14 +142,16 @@ static enum handler_result vfile_open(struct session *s, const char *p, const ch
 		return HANDLER_REPLY;
 	}
 	open_files[slot] = fd;
+	file_owner[slot] = s;
 	buf_printf(&s->reply, "F%x", slot);
 	return HANDLER_REPLY;
 }
 
-static int get_fd(const char **p, const char *end)
+static int get_fd(struct session *s, const char **p, const char *end)
 {
 	uint64_t slot;
-	if (hex_parse_u64(p, end, &slot) < 0 || slot >= MAX_FILES || open_files[slot] < 0)
+	if (hex_parse_u64(p, end, &slot) < 0 || slot >= MAX_FILES || open_files[slot] < 0 ||
+	    file_owner[slot] != s)
 		return -1;
 	return (int)slot;
 }
@@ -142,7 +159,7 @@ static int get_fd(const char **p, const char *end)
 static enum handler_result vfile_pread(struct session *s, const char *p, const char *end)
 {
 	uint64_t count, off;
-	int slot = get_fd(&p, end);
+	int slot = get_fd(s, &p, end);
 	if (slot < 0 || p >= end || *p++ != ',' || parse_addr_len(p, (size_t)(end - p), &count, &off,
 								 NULL) < 0) {
 		reply_f_error(s, slot < 0 ? EBADF : EINVAL);
@@ -168,13 +185,12 @@ static enum handler_result vfile_pread(struct session *s, const char *p, const c
 
 static enum handler_result vfile_close(struct session *s, const char *p, const char *end)
 {
-	int slot = get_fd(&p, end);
+	int slot = get_fd(s, &p, end);
 	if (slot < 0) {
 		reply_f_error(s, EBADF);
 		return HANDLER_REPLY;
 	}
-	close(open_files[slot]);
-	open_files[slot] = -1;
+	close_slot(slot);
 	buf_puts(&s->reply, "F0");
 	return HANDLER_REPLY;
 }
@@ -188,7 +204,7 @@ static void put_be(struct buf *b, uint64_t v, int bytes)
 static enum handler_result vfile_fstat(struct session *s, const char *p, const char *end)
 {
 	struct stat st;
-	int slot = get_fd(&p, end);
+	int slot = get_fd(s, &p, end);
 	if (slot < 0 || fstat(open_files[slot], &st) < 0) {
 		reply_f_error(s, slot < 0 ? EBADF : errno);
 		return HANDLER_REPLY;

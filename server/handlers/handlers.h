@@ -29,6 +29,10 @@ handler_fn handle_p, handle_P, handle_g, handle_G, handle_qRegisterInfo,
 	handle_QSaveRegisterState, handle_QRestoreRegisterState;
 /* The target description XML (also served by qXfer:features). */
 void regs_target_xml(struct buf *out, bool lldb);
+/* A thread's registers, read from the target once per stop (0 or -errno as read_regs). */
+int regs_read(struct session *s, pid_t tid, struct regcache *rc);
+/* Drop what regs_read kept: the process resumes, or the target changes. */
+void regs_forget(void);
 
 /* memory.c: memory, breakpoints, regions */
 handler_fn handle_m, handle_M, handle_x, handle_X, handle_Z, handle_z,
@@ -39,6 +43,8 @@ handler_fn handle_qXfer;
 
 /* files.c: host I/O */
 handler_fn handle_vFile;
+/* Close the files session s opened (it is going away). */
+void vfile_session_drop(struct session *s);
 
 /* decode.c: server-side decoding (jPTStubTraceDecode, jPTStubTraceSummary) */
 handler_fn handle_jPTStubTraceDecode, handle_jPTStubTraceSummary;

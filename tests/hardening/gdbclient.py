@@ -183,7 +183,8 @@ class Server:
         self.log.close()
 
     def log_text(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path, "rb") as f:
             return f.read().decode("latin-1")
 

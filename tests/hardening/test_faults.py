@@ -111,6 +111,29 @@ def disconnect_mid_reply():
     no_leftovers()
 
 
+def vfile_per_client():
+    """Files a client opened with vFile close when it goes; another client cannot use them."""
+    srv, c = multi_session([SAMPLE, "basic"])
+    path = hexs(os.path.realpath(SAMPLE))
+    for i in range(40):  # more than the 32 slots: each client's files must be closed
+        reply = c.text(f"vFile:open:{path},0,0")
+        expect(re.fullmatch(r"F[0-9a-f]+", reply), f"vFile:open: {reply!r}")
+        c.close()
+        # One client at a time: a client that connects before the server has seen the last
+        # one go is refused, so wait for the server to let it go.
+        deadline = time.time() + 10
+        while srv.log_text().count("client gone") <= i and time.time() < deadline:
+            time.sleep(0.02)
+        c = srv.connect()
+        c.text("qSupported:swbreak+")
+        expect(c.text(f"vFile:pread:{reply[1:]},4,0") == "F-1,9",
+               "a client read a file another client opened")
+        c.text("vRun;" + hexs(SAMPLE) + ";" + hexs("basic"))
+    c.close()
+    srv.stop()
+    no_leftovers()
+
+
 def killed_while(mode):
     """SIGKILL the debuggee while it runs, is stepped, or runs under software trace."""
     srv, c = start([MANY, "spin"])
@@ -202,6 +225,7 @@ SCENARIOS = [
     ("client disconnects mid-packet (server exits, debuggee killed)", disconnect_mid_packet),
     ("client disconnects mid-packet (--multi server stays up)", disconnect_mid_packet_multi),
     ("client disconnects mid-reply (--multi server stays up)", disconnect_mid_reply),
+    ("vFile descriptors die with their client (--multi)", vfile_per_client),
     ("debuggee SIGKILLed while running", lambda: killed_while("running")),
     ("debuggee SIGKILLed while stepping", lambda: killed_while("stepping")),
     ("debuggee SIGKILLed while traced", lambda: killed_while("traced")),
