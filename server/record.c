@@ -171,6 +171,23 @@ static bool is_crash(pid_t pid, int signo)
 	return !(caught >> (signo - 1) & 1);
 }
 
+/* A single step's SIGTRAP that outlived the trace: a thread blocked in a system call when
+ * tracing stopped finishes its last step later (TRAP_BRKPT after a system call, TRAP_TRACE
+ * elsewhere; the program's own int3 or raise() have other codes). Not the program's signal. */
+static bool is_step_trap(struct target *t, pid_t tid, int signo)
+{
+	struct buf si = BUF_INIT;
+	siginfo_t info;
+	bool step = false;
+
+	if (signo == SIGTRAP && t->ops->read_siginfo(t, tid, &si) == 0 && si.len >= sizeof(info)) {
+		memcpy(&info, si.data, sizeof(info));
+		step = info.si_code == TRAP_TRACE || info.si_code == TRAP_BRKPT;
+	}
+	buf_fini(&si);
+	return step;
+}
+
 static void start_trace(struct recorder *r)
 {
 	struct col_config cfg = COL_CONFIG_INIT;
@@ -270,7 +287,7 @@ static void on_stop(struct recorder *r, pid_t tid)
 	else if (stop.reason == TGT_STOP_SIGNAL) {
 		if (r->trigger == TRIGGER_CRASH && !r->fired && is_crash(r->st.pid, stop.signo))
 			fire(r, tid, stop.signo);
-		pass = stop.signo;
+		pass = is_step_trap(r->t, tid, stop.signo) ? 0 : stop.signo;
 	}
 	if (!r->failed)
 		resume_all(r, tid, pass);

@@ -6,7 +6,7 @@ frame, the locals, the signal and the last traced instructions ending at the fau
 changes get "recorded target: read only"; a bundle whose image was deleted and one with a
 truncated trace give the documented diagnostics.
 
-usage: test_recorded.py PTSTUB RECORDED_CRASH RECORDED_CRASH_SOURCE"""
+usage: test_recorded.py PTSTUB RECORDED_CRASH RECORDED_CRASH_SOURCE [SAMPLE]"""
 import json
 import os
 import re
@@ -155,6 +155,7 @@ def run_gdb(ptstub, bundle, prog, line):
     script = ["set confirm off", "set pagination off", "set sysroot /",
               "target remote | %s serve %s -" % (ptstub, bundle),
               "bt", "info locals", "up", "info locals", "print $_siginfo.si_signo",
+              "print $_siginfo._sifields._sigfault.si_addr",
               "print/x $rip", "down", "print/x $pc",
               "record btrace", "record instruction-history", "continue", "bt 1",
               "print value", "set var value = 1"]
@@ -169,6 +170,8 @@ def run_gdb(ptstub, bundle, prog, line):
     check("doubled = 90" in out, "gdb: locals of the crash frame", out)
     check("value = 45" in out, "gdb: locals of the caller", out)
     check(re.search(r"\$1 = 11\b", out), "gdb: $_siginfo says SIGSEGV", out)
+    check(re.search(r"\$2 = \(void \*\) 0x10\b", out), "gdb: $_siginfo has the bad address",
+          out)
     pcs = re.findall(r"\$\d+ = (0x[0-9a-f]+)", out)
     hist = re.findall(r"^\d+\s+(0x[0-9a-f]+) <([^>]+)>:\s+(.*)$", out, re.M)
     check(hist and hist[-1][1].startswith("store_value+"),
@@ -274,6 +277,19 @@ def deleted_image(ptstub, prog, tmp):
     record(ptstub, copied, copy, "--copy-images")
     check(os.path.exists(os.path.join(copied, "images", "crash_copy")),
           "--copy-images puts the executable in images/")
+    shutil.copy("/bin/true", copy)  # another ELF at the recorded path
+    served = Served(ptstub, plain)
+    clean = None
+    if served.port:
+        clean = clean_region(ptstub, served.port, copy, 0x555555554000)
+        out = query(ptstub, served.port, "m%x,4" % clean) if clean else "no clean region"
+        check(re.search(r"E[0-9a-f]{2}", out), "changed image: its clean pages are not read",
+              out)
+    served.stop()
+    want = "serve: warning: image %s: build-id mismatch: the file on disk has %s, the recorded " \
+        "process had %s" % (copy, build_id(copy), build_id(prog))
+    check(want in served.stderr(), "changed image: the documented diagnostic",
+          want + "\n" + served.stderr())
     os.unlink(copy)
     served = Served(ptstub, plain)
     rip = None
@@ -328,6 +344,26 @@ def other_triggers(ptstub, prog, tmp):
           "--at an unknown function fails", r.stderr)
 
 
+def threads(ptstub, sample, tmp):
+    """Threads created after the start are traced from their first instruction; the step
+    traps of threads blocked in read() when tracing stops do not kill the program."""
+    bundle = os.path.join(tmp, "threads")
+    r = subprocess.run([ptstub, "record", "-o", bundle, "--at", "sample_threads_ready", "--",
+                        sample, "threads"], capture_output=True, text=True, timeout=TIMEOUT)
+    st = json.load(open(os.path.join(bundle, "status.json"))) if os.path.isdir(bundle) else {}
+    traced = st.get("threads", [])
+    check(r.returncode == 0 and st.get("outcome") == {"exit_status": 0},
+          "threads: the program still ends normally", r.stderr + str(st.get("outcome")))
+    check(len(traced) == 9 and all(t["bytes"] > 0 for t in traced),
+          "threads: all 9 threads have a trace", str(traced))
+    out = subprocess.run(["gdb", "-nx", "-batch", "-ex", "set sysroot /", "-ex",
+                          "target remote | %s serve %s -" % (ptstub, bundle), "-ex",
+                          "info threads", sample], capture_output=True, text=True,
+                         timeout=TIMEOUT).stdout
+    check(len(re.findall(r"^\*?\s+\d+\s+Thread ", out, re.M)) == 9 and
+          "sample_threads_ready" in out, "threads: gdb sees the 9 recorded threads", out)
+
+
 def truncated_trace(ptstub, bundle, status, tmp):
     cut = os.path.join(tmp, "cut")
     shutil.copytree(bundle, cut)
@@ -349,6 +385,7 @@ def truncated_trace(ptstub, bundle, status, tmp):
 
 def main():
     ptstub, prog, source = sys.argv[1], os.path.realpath(sys.argv[2]), sys.argv[3]
+    sample = sys.argv[4] if len(sys.argv) > 4 else None
     line = crash_line(source)
     tmp = tempfile.mkdtemp(prefix="ptstub-recorded-")
     try:
