@@ -23,6 +23,7 @@ struct lx_thread {
 	bool interrupting;	   /* PTRACE_INTERRUPT sent, its stop not seen yet */
 	bool fresh;		   /* clone child whose first ptrace stop has not been seen */
 	bool stepping;		   /* last resume was PTRACE_SINGLESTEP */
+	bool stale_step;	   /* interrupted mid-step: its trace trap may still come */
 	bool stepping_over;	   /* internal step over the breakpoint at step_over_addr */
 	bool tracing;		   /* running by software-trace single steps */
 	bool event;		   /* stop holds an event not yet reported to the client */

@@ -114,6 +114,8 @@ static void lx_rerun(struct lx_target *lt, struct lx_thread *th)
 {
 	if (th->interrupting) {
 		th->interrupting = false; /* it is stopped now, as we asked */
+		/* A step interrupted inside a syscall leaves its TRAP_TRACE queued. */
+		th->stale_step = th->stepping;
 		return;
 	}
 	if (lt->phase == LX_IDLE || th->plan == TGT_RESUME_STOP)
@@ -207,6 +209,9 @@ static void lx_classify_trap(struct lx_target *lt, struct lx_thread *th, int cod
 	 * the kernel's own code SIGTRAP (ptrace_notify from signal delivery). */
 	if (th->stepping && (code == TRAP_TRACE || code == TRAP_BRKPT || code == SIGTRAP))
 		st->reason = TGT_STOP_STEP;
+	else if (code == TRAP_TRACE && th->stale_step)
+		st->reason = TGT_STOP_NONE; /* the trap of a step we interrupted: not an event */
+	th->stale_step = false;
 }
 
 static void lx_on_signal(struct lx_target *lt, struct lx_thread *th, int signo)
@@ -218,6 +223,10 @@ static void lx_on_signal(struct lx_target *lt, struct lx_thread *th, int signo)
 	if (signo == SIGTRAP) {
 		ptrace(PTRACE_GETSIGINFO, th->tid, 0, &si);
 		lx_classify_trap(lt, th, si.si_code, &st);
+	}
+	if (st.reason == TGT_STOP_NONE) {
+		lx_rerun(lt, th);
+		return;
 	}
 	if (st.reason == TGT_STOP_STEP && th->stepping_over) {
 		lx_step_over_done(lt, th);
