@@ -198,6 +198,16 @@ static void early_output(void *ctx, const void *data, size_t len)
 	}
 }
 
+static void early_thread(void *ctx, pid_t tid, bool created)
+{
+	(void)ctx;
+	if (server.session) {
+		struct tgt_callbacks cb;
+		session_target_callbacks(server.session, &cb);
+		cb.on_thread(cb.ctx, tid, created);
+	}
+}
+
 static void free_session(struct loop *loop, void *data)
 {
 	(void)loop;
@@ -269,7 +279,7 @@ static void on_accept(struct loop *loop, int fd, unsigned events, void *data)
 
 static int prepare_target(struct cmdline *c)
 {
-	struct tgt_callbacks cb = {early_event, early_output, NULL};
+	struct tgt_callbacks cb = {early_event, early_output, NULL, early_thread};
 	char err[512] = "";
 	int rc;
 	if (c->opts.attach_pid) {

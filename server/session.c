@@ -292,11 +292,28 @@ static void on_target_output(void *ctx, const void *data, size_t len)
 	session_send_reply(s);
 }
 
+/* New threads join a process trace; a thread that exits keeps its trace readable. */
+static void on_target_thread(void *ctx, pid_t tid, bool created)
+{
+	struct session *s = ctx;
+	struct collector *c = s->collector;
+
+	if (!c)
+		return;
+	if (!created) {
+		c->ops->thread_exited(c, tid);
+		return;
+	}
+	if (c->ops->thread_created(c, tid) < 0)
+		log_msg(LOG_WARN, "thread %d is not traced: %s", tid, c->error);
+}
+
 void session_target_callbacks(struct session *s, struct tgt_callbacks *cb)
 {
 	cb->on_event = on_target_event;
 	cb->on_output = on_target_output;
 	cb->ctx = s;
+	cb->on_thread = on_target_thread;
 }
 
 int session_resume(struct session *s, const struct tgt_resume *actions, size_t n)

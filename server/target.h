@@ -65,6 +65,9 @@ struct tgt_callbacks {
 	/* Output the debuggee wrote, when its stdout is captured (may be NULL). */
 	void (*on_output)(void *ctx, const void *data, size_t len);
 	void *ctx;
+	/* A thread appeared (clone) or went away (exit, or an exec by another thread), while
+	 * the process runs (may be NULL). The owner may call trace_steps for it at once. */
+	void (*on_thread)(void *ctx, pid_t tid, bool created);
 };
 
 enum tgt_resume_kind { TGT_RESUME_CONTINUE, TGT_RESUME_STEP, TGT_RESUME_STOP };

@@ -36,6 +36,7 @@ struct lx_thread {
 	uint64_t step_over_addr;
 	uint64_t trace_from;	      /* pc before the software-trace step in flight */
 	bool trace_async;	      /* that step enters a signal handler */
+	bool trace_parked;	      /* that step did not end in a slice: left to the signalfd */
 	bool traced;		      /* software trace on: runs are single steps, observed */
 	struct tgt_step_observer obs; /* its observer, when traced */
 	struct tgt_thread_stop stop;

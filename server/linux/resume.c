@@ -14,6 +14,7 @@ int lx_ptrace_resume(struct lx_target *lt, struct lx_thread *th, bool step, int 
 	if (ptrace(step ? PTRACE_SINGLESTEP : PTRACE_CONT, th->tid, 0, (long)signo) < 0)
 		return -errno;
 	th->running = true;
+	th->trace_parked = false;
 	th->stepping = step;
 	th->rehit = false;
 	return 0;

@@ -111,7 +111,8 @@ int lx_open_mem(struct lx_target *lt)
 	return lt->memfd < 0 ? -errno : 0;
 }
 
-/* Kill and reap synchronously: no callback, the owner is going away. */
+/* Kill and reap synchronously: no callback, the owner is going away. The other threads
+ * first: the leader's exit is not reported while any of them is unreaped. */
 static void lx_kill_sync(struct lx_target *lt)
 {
 	int status;
@@ -119,7 +120,10 @@ static void lx_kill_sync(struct lx_target *lt)
 
 	kill(lt->pid, SIGKILL);
 	for (size_t i = 0; i < lt->nthreads; i++)
-		waitpid(lt->threads[i].tid, &status, __WALL);
+		if (lt->threads[i].tid != lt->pid)
+			while (waitpid(lt->threads[i].tid, &status, __WALL) == lt->threads[i].tid &&
+			       !WIFEXITED(status) && !WIFSIGNALED(status))
+				;
 	do
 		r = waitpid(lt->pid, &status, __WALL);
 	while (r == lt->pid && !WIFEXITED(status) && !WIFSIGNALED(status));

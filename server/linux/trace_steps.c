@@ -114,10 +114,14 @@ static bool lx_trace_run(struct lx_target *lt, pid_t tid, int n)
 	for (int i = 0; i < n && lt->alive; i++) {
 		int status;
 
-		if (!lx_trace_can_step(lt, lx_thread_find(lt, tid)))
+		struct lx_thread *th = lx_thread_find(lt, tid);
+
+		if (!lx_trace_can_step(lt, th))
 			return false;
-		if (lx_trace_wait(tid, &status) != tid)
+		if (lx_trace_wait(tid, &status) != tid) {
+			th->trace_parked = true; /* blocked (a syscall): the signalfd sees it */
 			return false;
+		}
 		lx_handle_status(lt, tid, status);
 	}
 	return lx_trace_can_step(lt, lx_thread_find(lt, tid));
@@ -136,7 +140,7 @@ static void lx_trace_slice(struct loop *loop, void *data)
 	for (size_t i = 0; i < lt->nthreads && lt->alive; i++) {
 		pid_t tid = lt->threads[i].tid;
 
-		if (lx_trace_can_step(lt, &lt->threads[i]))
+		if (lx_trace_can_step(lt, &lt->threads[i]) && !lt->threads[i].trace_parked)
 			again |= lx_trace_run(lt, tid, LX_TRACE_SLICE / (int)n + 1);
 	}
 	lt->in_trace_slice = false;

@@ -132,8 +132,20 @@ static void lx_on_fresh(struct lx_target *lt, struct lx_thread *th)
 		th->plan = TGT_RESUME_CONTINUE;
 		th->over_done = true;
 	}
-	if (lt->phase == LX_RUNNING)
+	if (lt->phase != LX_RUNNING)
+		return;
+	if (th->traced)
+		lx_trace_start(lt, th, 0); /* traced since its clone event (process trace) */
+	else
 		lx_ptrace_resume(lt, th, false, 0);
+}
+
+/* Tell the owner a thread appeared or went away. It may call back into the target (a
+ * process trace turns tracing on for a new thread), so callers re-find their threads. */
+static void lx_thread_event(struct lx_target *lt, pid_t tid, bool created)
+{
+	if (lt->cb.on_thread)
+		lt->cb.on_thread(lt->cb.ctx, tid, created);
 }
 
 static void lx_on_clone(struct lx_target *lt, pid_t parent)
@@ -146,6 +158,7 @@ static void lx_on_clone(struct lx_target *lt, pid_t parent)
 		if (nt) {
 			nt->fresh = true;
 			nt->running = true; /* its first stop is on its way */
+			lx_thread_event(lt, (pid_t)msg, true);
 		}
 	}
 	lx_rerun(lt, lx_thread_find(lt, parent));
@@ -170,8 +183,13 @@ static void lx_on_fork(struct lx_target *lt, pid_t parent)
 static void lx_on_exec(struct lx_target *lt, struct lx_thread *th)
 {
 	struct lx_thread leader = *th;
+	pid_t gone[64];
+	size_t ngone = 0;
 
 	/* Every other thread is gone; breakpoints and debug registers went with the old image. */
+	for (size_t i = 0; i < lt->nthreads; i++)
+		if (lt->threads[i].tid != leader.tid && ngone < sizeof(gone) / sizeof(gone[0]))
+			gone[ngone++] = lt->threads[i].tid;
 	lt->threads[0] = leader;
 	lt->nthreads = 1;
 	th = &lt->threads[0];
@@ -181,6 +199,8 @@ static void lx_on_exec(struct lx_target *lt, struct lx_thread *th)
 	th->stop =
 		(struct tgt_thread_stop){.tid = th->tid, .reason = TGT_STOP_EXEC, .signo = SIGTRAP};
 	th->event = true;
+	for (size_t i = 0; i < ngone; i++)
+		lx_thread_event(lt, gone[i], false);
 }
 
 static void lx_on_event_stop(struct lx_target *lt, struct lx_thread *th)
@@ -261,7 +281,11 @@ void lx_handle_status(struct lx_target *lt, pid_t tid, int status)
 			lx_process_gone(lt, status);
 			return;
 		}
+		bool known = lx_thread_find(lt, tid) != NULL;
+
 		lx_thread_remove(lt, tid);
+		if (known)
+			lx_thread_event(lt, tid, false);
 		lx_check_progress(lt);
 		return;
 	}
@@ -273,6 +297,9 @@ void lx_handle_status(struct lx_target *lt, pid_t tid, int status)
 		if (!th)
 			return;
 		th->fresh = true;
+		lx_thread_event(lt, tid, true);
+		if (!(th = lx_thread_find(lt, tid)))
+			return;
 	}
 	th->running = false;
 	switch (status >> 16) {

@@ -1,7 +1,7 @@
 # test_trace_lldb.py: lldb-19 drives ptstub's jLLDBTrace* packets (intel-pt) on the sample
-# program: thread and process tracing across a continue, the decoded instructions and calls of
-# the traced path, the state LLDB parses, and LLDB's errors for bad requests (the session goes
-# on after each).
+# program: thread and process tracing across a continue (and single steps), the decoded
+# instructions and calls of the traced path, the state LLDB parses, LLDB's errors for bad
+# requests (the session goes on after each), and a process trace that follows new threads.
 #   test_trace_lldb.py --server-path build/server/ptstub --programs build/tests/programs \
 #                      --source tests/programs [-v]
 import argparse
@@ -164,6 +164,44 @@ def process_trace(cfg):
     return c
 
 
+def process_trace_threads(cfg):
+    """Process tracing follows the threads created after it started: each is traced from its
+    first instruction and listed by GetState."""
+    s = harness.Session(cfg, "lldb", "launch", "process-trace-threads", args=["threads"])
+    s.run([
+        "breakpoint set -n run_threads",
+        "START",
+        "process trace start",
+        "breakpoint set -n sample_threads_ready",
+        "continue",
+        "thread list",
+        raw('jLLDBTraceGetState:{"type":"intel-pt"}'),
+        "thread trace dump info 5",
+        "thread trace dump function-calls 5",
+        "process kill",
+    ])
+    c = harness.Checker(s)
+    c.see(r"stop reason = breakpoint 2", "stopped in sample_threads_ready")
+    tl = c.see(r"(?s)\(lldb\) thread list\n.*?(?=\(lldb\))", "thread list")
+    listed = set(re.findall(r"thread #\d+: tid = (\d+)", tl.group(0))) if tl else set()
+    c.require(len(listed) == 9, f"9 threads listed, saw {len(listed)}")
+    state = c.see(r'response: \{"tracedThreads":\[.*', "GetState")
+    traced = set(re.findall(r'"tid":(\d+)', state.group(0))) if state else set()
+    c.require(traced == listed, f"every thread is traced: listed {sorted(listed)}, "
+              f"traced {sorted(traced)}")
+    c.see(r"\(lldb\) thread trace dump info 5")
+    c.see(r"Total number of trace items: [1-9]\d*", "a new thread's trace decodes")
+    c.see(r"Number of fatal errors: 0")
+    c.see(r"\(lldb\) thread trace dump function-calls 5")
+    c.see(r"^\[call tree #0\]\n\S+`__clone3? \+ \d+",
+          "traced from its first instruction, in clone after the syscall")
+    c.see(r"^\s+sample`thread_main at sample\.c", "then its start routine")
+    c.see(r"^\s+sample`thread_block_here at sample\.c", "... calling thread_block_here")
+    c.see(r"Process \d+ exited with status = 9", "killed (every thread reaped)")
+    never(c, r"Got incomplete live trace data", "size mismatch between GetState and data")
+    return c
+
+
 def run_all(doc, scenarios):
     """Command line, then each (name, function of cfg returning a Checker); exit status."""
     ap = argparse.ArgumentParser(description=doc)
@@ -190,4 +228,5 @@ def run_all(doc, scenarios):
 
 if __name__ == "__main__":
     sys.exit(run_all(__doc__, [("lldb-thread-trace", thread_trace),
-                               ("lldb-process-trace", process_trace)]))
+                               ("lldb-process-trace", process_trace),
+                               ("lldb-process-trace-threads", process_trace_threads)]))

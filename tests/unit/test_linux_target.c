@@ -678,6 +678,69 @@ static void test_trace_signal_async(void)
 	t->ops->destroy(t);
 }
 
+/* Thread events: the owner hears of each clone and exit, and may trace a new thread from
+ * inside the callback: it runs traced from its first instruction. */
+static struct target *thread_target;
+static struct trace_log thread_log = {.chained = true};
+static const struct tgt_step_observer thread_obs = {obs_step, obs_resumed, obs_stopped,
+						    &thread_log};
+static int threads_created, threads_exited;
+
+static void on_thread(void *ctx, pid_t tid, bool created)
+{
+	(void)ctx;
+	if (!created) {
+		threads_exited++;
+		return;
+	}
+	threads_created++;
+	if (threads_created == 1) /* the first new thread only */
+		CHECK(thread_target->ops->trace_steps(thread_target, tid, &thread_obs) == 0);
+}
+
+static const struct tgt_callbacks thread_callbacks = {.on_event = on_event, .on_thread = on_thread};
+
+static void test_thread_events(void)
+{
+	char *argv[] = {(char *)prog, "threads", NULL};
+	struct tgt_launch_opts o = {.argv = argv, .stdio_to_stderr = true};
+	char err[256];
+	uint64_t addr;
+
+	CHECK(linux_target_launch(loop, &o, &thread_callbacks, &thread_target, err, sizeof(err)) ==
+	      0);
+	if (!thread_target)
+		return;
+	addr = run_to_marker(thread_target);
+	CHECK(addr != 0);
+	CHECK(threads_created == 3 && threads_exited == 0);
+	/* The traced thread started in its start routine (a clone child starts after the
+	 * clone syscall) and was stepped since. */
+	CHECK(thread_log.resumed >= 1 && thread_log.steps > 10 && thread_log.chained);
+	CHECK(thread_log.stopped == thread_log.resumed);
+	CHECK(thread_log.nev > 0 && thread_log.ev[0].kind == 'r');
+	CHECK(thread_target->ops->remove_point(thread_target, TGT_POINT_SW, addr, 1) == 0);
+	CHECK(resume_all(thread_target, TGT_RESUME_CONTINUE, 0) == 0);
+	CHECK(wait_event() && last.kind == TGT_EV_EXITED && last.status == 5);
+	CHECK(threads_created == 3 && threads_exited == 3);
+	thread_target->ops->destroy(thread_target);
+}
+
+/* Destroying a launched target with threads kills and reaps every thread (the leader last:
+ * its exit is not reported before theirs), without hanging. */
+static void test_destroy_with_threads(void)
+{
+	struct target *t = launch("threads");
+
+	CHECK(t != NULL);
+	if (!t)
+		return;
+	CHECK(run_to_marker(t) != 0);
+	alarm(10); /* a hang here ends the test run */
+	t->ops->destroy(t);
+	alarm(0);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -698,6 +761,8 @@ int main(int argc, char **argv)
 	test_trace_steps();
 	test_trace_client_steps();
 	test_trace_signal_async();
+	test_thread_events();
+	test_destroy_with_threads();
 	loop_free(loop);
 	return check_result("test_linux_target");
 }
