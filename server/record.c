@@ -271,15 +271,10 @@ static void on_stop(struct recorder *r, pid_t tid)
 	struct regcache rc;
 	uint64_t pc = 0;
 	int pass = 0;
-	pid_t tids[BUNDLE_MAX_THREADS];
-	int n;
 
 	r->t->ops->thread_stop(r->t, tid, &stop);
 	if (r->t->ops->read_regs(r->t, tid, &rc) == 0)
 		pc = regcache_get_u64(&rc, RN_RIP);
-	n = r->col ? r->t->ops->threads(r->t, tids, BUNDLE_MAX_THREADS) : 0;
-	for (int i = 0; i < n && i < BUNDLE_MAX_THREADS; i++)
-		r->col->ops->thread_created(r->col, tids[i]);
 	if (stop.reason == TGT_STOP_BREAKPOINT && r->entry && pc == r->entry)
 		at_entry(r);
 	else if (stop.reason == TGT_STOP_BREAKPOINT && r->trigger_addr && pc == r->trigger_addr)
@@ -291,6 +286,17 @@ static void on_stop(struct recorder *r, pid_t tid)
 	}
 	if (!r->failed)
 		resume_all(r, tid, pass);
+}
+
+/* A thread appeared or went: the process trace covers new ones from their first step. */
+static void on_thread(void *ctx, pid_t tid, bool created)
+{
+	struct recorder *r = ctx;
+
+	if (r->col && !created)
+		r->col->ops->thread_exited(r->col, tid);
+	else if (r->col && r->col->ops->thread_created(r->col, tid) < 0)
+		fprintf(stderr, "record: thread %d is not traced: %s\n", tid, r->col->error);
 }
 
 static void on_end(struct recorder *r, int exit_status, int signo)
@@ -377,7 +383,7 @@ static int parse_record_args(int argc, char **argv, struct recorder *r)
 int record_main(int argc, char **argv)
 {
 	struct recorder r = {.trace = true, .trace_size = RECORD_DEFAULT_TRACE_SIZE};
-	struct tgt_callbacks cb = {.on_event = on_event, .ctx = &r};
+	struct tgt_callbacks cb = {.on_event = on_event, .ctx = &r, .on_thread = on_thread};
 	struct tgt_launch_opts lo = {.disable_aslr = true};
 	struct tgt_process_info pi = {0};
 	char err[512] = "";

@@ -3,7 +3,6 @@
  * back from the written core, LLDB's trace.json and status.json. */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include "collector/recorded.h"
 #include "protocol/json.h"
 #include "server/core/core.h"
+#include "server/handlers/handlers.h"
 #include "server/recorded/bundle.h"
 #include "server/recorded/recorded.h"
 #include "server/target.h"
@@ -101,24 +101,90 @@ static int write_traces(const char *dir, struct target *t, struct collector *col
 static const char *flag_names[] = {"main", "loader", "vdso", "executing"};
 
 /* Copy an image into dir/images/; returns the relative name ("" when not copied). */
+/* mkdir -p for the directories of dir/rel (not its last component). */
+static int make_parents(const char *dir, const char *rel, char *err, size_t errlen)
+{
+	char path[4200];
+	int ret = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	for (char *slash = path + strlen(dir) + 1; !ret && (slash = strchr(slash, '/')); slash++) {
+		*slash = 0;
+		ret = make_dir(path, err, errlen);
+		*slash = '/';
+	}
+	return ret;
+}
+
+/* Copy an image to dir/images/PATH (its absolute path below images/, so that a debugger's
+ * sysroot can point there); returns the relative name ("" when not copied). */
 static void copy_image(const char *dir, const struct recorded_image *img, char *rel, size_t cap)
 {
-	char base[512], path[4200], err[256];
 	struct buf data = BUF_INIT;
+	char err[4300] = "";
 
-	rel[0] = 0;
-	snprintf(base, sizeof(base), "%s", img->path);
-	snprintf(path, sizeof(path), "%s/images", dir);
-	if (make_dir(path, err, sizeof(err)) || recpt_read_file(img->path, &data)) {
-		fprintf(stderr, "record: cannot copy %s into the bundle\n", img->path);
-	} else {
-		snprintf(rel, cap, "images/%s", basename(base));
-		if (write_file(dir, rel, data.data, data.len, err, sizeof(err))) {
-			fprintf(stderr, "record: %s\n", err);
-			rel[0] = 0;
-		}
+	snprintf(rel, cap, "images%s", img->path);
+	if (recpt_read_file(img->path, &data))
+		snprintf(err, sizeof(err), "cannot read %s", img->path);
+	else if (!make_parents(dir, rel, err, sizeof(err)))
+		write_file(dir, rel, data.data, data.len, err, sizeof(err));
+	if (err[0]) {
+		fprintf(stderr, "record: %s: %s is not copied into the bundle\n", err, img->path);
+		rel[0] = 0;
 	}
 	buf_fini(&data);
+}
+
+static bool image_has_file(const struct recorded_image *img)
+{
+	return img->path[0] == '/' && img->status != RECORDED_IMAGE_IN_CORE;
+}
+
+/* Link rel (below images/) to the copy of the image at path, relatively, so the bundle moves. */
+static void link_alias(const char *dir, const char *alias, const char *path)
+{
+	char rel[600], target[4096] = "", link[4200], err[256];
+	int depth = 0;
+
+	snprintf(rel, sizeof(rel), "images%s", alias);
+	for (const char *p = alias + 1; (p = strchr(p, '/')); p++)
+		depth++;
+	for (int i = 0; i < depth; i++)
+		strcat(target, "../");
+	strncat(target, path + 1, sizeof(target) - strlen(target) - 1);
+	snprintf(link, sizeof(link), "%s/%s", dir, rel);
+	if (make_parents(dir, rel, err, sizeof(err)) || (symlink(target, link) && errno != EEXIST))
+		fprintf(stderr, "record: cannot link %s to the copy of %s\n", link, path);
+}
+
+/* The dynamic linker names libraries its own way (/lib/... where the mappings say
+ * /usr/lib/...): link those names to the copies, so `set sysroot DIR/images` finds them. */
+static void link_loader_names(const char *dir, struct target *t, const struct recorded_image *imgs,
+			      size_t n)
+{
+	struct buf xml = BUF_INIT;
+	const char *p;
+
+	if (svr4_library_list(t, &xml, false) < 0)
+		goto out;
+	for (p = xml.data; (p = strstr(p, "<library name=\"")); p++) {
+		char name[512];
+		unsigned long long bias;
+		const char *q = p + strlen("<library name=\""), *end = strchr(q, '"');
+		const char *l_addr = end ? strstr(end, "l_addr=\"") : NULL;
+
+		if (!end || !l_addr || (size_t)(end - q) >= sizeof(name) || *q != '/' ||
+		    memchr(q, '&', (size_t)(end - q)) ||
+		    sscanf(l_addr, "l_addr=\"%llx", &bias) != 1)
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)(end - q), q);
+		for (size_t i = 0; i < n; i++)
+			if (imgs[i].bias == bias && image_has_file(&imgs[i]) &&
+			    strcmp(imgs[i].path, name))
+				link_alias(dir, name, imgs[i].path);
+	}
+out:
+	buf_fini(&xml);
 }
 
 static void put_int(struct json_gen *j, const char *key, int64_t v)
@@ -145,11 +211,6 @@ static void put_hex(struct json_gen *j, const char *key, uint64_t v)
 
 	snprintf(text, sizeof(text), "0x%llx", (unsigned long long)v);
 	put_str(j, key, text);
-}
-
-static bool image_has_file(const struct recorded_image *img)
-{
-	return img->path[0] == '/' && img->status != RECORDED_IMAGE_IN_CORE;
 }
 
 /* images.json and the modules of trace.json (files only: LLDB cannot load [vdso]). */
@@ -253,6 +314,7 @@ static int write_descriptions(const char *dir, struct collector *col,
 	struct buf images_text = BUF_INIT, trace_text = BUF_INIT, diag = BUF_INIT;
 	struct json_gen images, trace;
 	const struct recorded_image *imgs;
+	size_t nimgs;
 	struct target *rt;
 	char core[4200];
 	int ret;
@@ -268,7 +330,10 @@ static int write_descriptions(const char *dir, struct collector *col,
 		put_trace_head(&trace, col, st);
 	else
 		json_array_begin(&trace); /* a scratch array: no trace.json without a trace */
-	put_images(&images, &trace, dir, imgs, recorded_target_images(rt, &imgs), copy);
+	nimgs = recorded_target_images(rt, &imgs);
+	put_images(&images, &trace, dir, imgs, nimgs, copy);
+	if (copy)
+		link_loader_names(dir, rt, imgs, nimgs);
 	ret = write_json(dir, "images.json", &images, err, errlen);
 	if (col)
 		put_trace_tail(&trace, col);

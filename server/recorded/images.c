@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,12 +54,11 @@ static int open_matching(struct recorded_image *img, const char *path, char *hav
 /* Pick the file an image's pages come from: the bundle's copy first, then its own path. */
 static int image_choose(struct recorded_image *img, const char *image_dir, struct buf *diag)
 {
-	char copy[4096], have[129], base[512];
+	char copy[4096], have[129];
 	int fd = -ENOENT, err;
 
-	snprintf(base, sizeof(base), "%s", img->path);
 	if (image_dir) {
-		snprintf(copy, sizeof(copy), "%s/%s", image_dir, basename(base));
+		snprintf(copy, sizeof(copy), "%s%s", image_dir, img->path);
 		fd = open_matching(img, copy, have, sizeof(have));
 		if (fd >= 0) {
 			snprintf(img->source, sizeof(img->source), "%s", copy);

@@ -33,7 +33,7 @@ struct recorded_image {
 };
 
 /* Open the core at core_path as a read-only target. image_dir (may be NULL) holds copies of
- * the images by base name, preferred over the recorded paths. Every problem that still lets
+ * the images at their absolute paths below it, preferred over the recorded paths. Every problem that still lets
  * the core be served (a missing or changed image, a truncated core) is appended to diag as one
  * line. Returns 0, or -errno with a sentence in err when the core cannot be served at all. */
 int recorded_target_open(const char *core_path, const char *image_dir, struct target **out,

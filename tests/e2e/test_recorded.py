@@ -275,8 +275,8 @@ def deleted_image(ptstub, prog, tmp):
     plain, copied = os.path.join(tmp, "plain"), os.path.join(tmp, "copied")
     record(ptstub, plain, copy)
     record(ptstub, copied, copy, "--copy-images")
-    check(os.path.exists(os.path.join(copied, "images", "crash_copy")),
-          "--copy-images puts the executable in images/")
+    check(os.path.exists(os.path.join(copied, "images") + copy),
+          "--copy-images puts the executable at its path below images/")
     shutil.copy("/bin/true", copy)  # another ELF at the recorded path
     served = Served(ptstub, plain)
     clean = None
@@ -319,6 +319,14 @@ def deleted_image(ptstub, prog, tmp):
               out)
     served.stop()
     check("missing" not in served.stderr(), "copied image: no diagnostic", served.stderr())
+    images = os.path.join(copied, "images")
+    out = subprocess.run(["gdb", "-nx", "-batch", "-ex", "set sysroot " + images, "-ex",
+                          "target remote | %s serve %s -" % (ptstub, copied), "-ex",
+                          "info sharedlibrary", "-ex", "bt", images + copy],
+                         capture_output=True, text=True, timeout=TIMEOUT).stdout
+    check(re.search(r"Yes\s+%s/lib.*/libc\.so\.6" % re.escape(images), out) and
+          re.search(r"#0 .* store_value \(", out),
+          "copied images: gdb with sysroot DIR/images debugs without the originals", out)
 
 
 def other_triggers(ptstub, prog, tmp):
@@ -398,6 +406,8 @@ def main():
         deleted_image(ptstub, prog, tmp)
         truncated_trace(ptstub, bundle, status, tmp)
         other_triggers(ptstub, prog, tmp)
+        if sample:
+            threads(ptstub, sample, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("%d failure(s)" % len(failures))
