@@ -135,7 +135,8 @@ static int dirty_take_run(struct dirty_ctx *c, uint64_t start, uint64_t end, uin
 /* PAGEMAP_SCAN over [start, end): one ioctl returns merged runs; loop while the vector fills. */
 static int dirty_scan_ioctl(struct dirty_ctx *c, uint64_t start, uint64_t end)
 {
-	struct dirty_scan_region vec[256];
+	struct dirty_scan_region vec[256] = {{0}}; /* zeroed for valgrind, which does not know
+						      * that PAGEMAP_SCAN fills it */
 	struct dirty_scan_arg arg = {
 		.size = sizeof(arg),
 		.vec = (uintptr_t)vec,

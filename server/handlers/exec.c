@@ -26,6 +26,16 @@ static enum handler_result resume_or_error(struct session *s, const struct tgt_r
 	return HANDLER_DEFER;
 }
 
+/* A resume after the process died while stopped (a SIGKILL from outside) answers with how it
+ * ended, W or X, as the stop reply it would have had; true if it did. */
+static bool report_exit(struct session *s)
+{
+	if (s->target || !s->exit_kind)
+		return false;
+	session_stop_reply(s, 0);
+	return true;
+}
+
 static pid_t step_thread(struct session *s)
 {
 	if (s->c_tid > 0)
@@ -37,7 +47,7 @@ static pid_t step_thread(struct session *s)
 static enum handler_result legacy_resume(struct session *s, const char *args, size_t len,
 					 bool step, bool with_signal)
 {
-	if (need_target(s))
+	if (report_exit(s) || need_target(s))
 		return HANDLER_REPLY;
 	int sig = 0;
 	const char *p = args, *end = args + len;
@@ -129,7 +139,7 @@ enum handler_result handle_vCont(struct session *s, const char *args, size_t len
 	const char *p = args, *end = args + len;
 	if (p < end && *p == '?')
 		return handle_vCont_query(s, args, len);
-	if (need_target(s))
+	if (report_exit(s) || need_target(s))
 		return HANDLER_REPLY;
 	struct tgt_resume acts[64];
 	size_t n = 0;

@@ -11,7 +11,10 @@
 int lx_ptrace_resume(struct lx_target *lt, struct lx_thread *th, bool step, int signo)
 {
 	(void)lt;
-	if (ptrace(step ? PTRACE_SINGLESTEP : PTRACE_CONT, th->tid, 0, (long)signo) < 0)
+	/* ESRCH: killed under us (a SIGKILL from outside ends the ptrace-stop). Its exit status is
+	 * on the way, so it counts as running: that status, not a stop, is what gets reported. */
+	if (ptrace(step ? PTRACE_SINGLESTEP : PTRACE_CONT, th->tid, 0, (long)signo) < 0 &&
+	    errno != ESRCH)
 		return -errno;
 	th->running = true;
 	th->trace_parked = false;

@@ -84,6 +84,8 @@ static int lx_trace_issue(struct lx_target *lt, struct lx_thread *th, int signo)
 {
 	int r = lx_get_pc(th->tid, &th->trace_from);
 
+	if (r == -ESRCH) /* killed under us: resuming counts it as running until its exit */
+		return lx_ptrace_resume(lt, th, true, signo);
 	if (r < 0)
 		return r;
 	th->trace_async = lx_signal_caught(th->tid, signo);

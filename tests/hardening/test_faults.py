@@ -77,7 +77,16 @@ def multi_session(argv):
     return srv, c
 
 
+def wait_client_gone(srv, count=1):
+    """One client at a time: a client that connects before the server has seen the last one
+    go is refused, so wait until the server has let count clients go."""
+    deadline = time.time() + 10
+    while srv.log_text().count("client gone") < count and time.time() < deadline:
+        time.sleep(0.02)
+
+
 def next_client_works(srv):
+    wait_client_gone(srv)
     expect(srv.alive(), "the --multi server died")
     c2 = srv.connect()
     reply = c2.text("qSupported:swbreak+")
@@ -119,11 +128,7 @@ def vfile_per_client():
         reply = c.text(f"vFile:open:{path},0,0")
         expect(re.fullmatch(r"F[0-9a-f]+", reply), f"vFile:open: {reply!r}")
         c.close()
-        # One client at a time: a client that connects before the server has seen the last
-        # one go is refused, so wait for the server to let it go.
-        deadline = time.time() + 10
-        while srv.log_text().count("client gone") <= i and time.time() < deadline:
-            time.sleep(0.02)
+        wait_client_gone(srv, i + 1)
         c = srv.connect()
         c.text("qSupported:swbreak+")
         expect(c.text(f"vFile:pread:{reply[1:]},4,0") == "F-1,9",
@@ -221,7 +226,35 @@ def save_core_full_and_read_only():
     no_leftovers()
 
 
+def listen_address(port):
+    """The IPv4 address a listening socket on port is bound to, from /proc/net/tcp."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            addr, p = local.split(":")
+            if int(p, 16) == port and state == "0A":  # TCP_LISTEN
+                return socket.inet_ntoa(bytes.fromhex(addr)[::-1])
+    return None
+
+
+def listen_defaults():
+    srv = Server(PTSTUB, [SAMPLE, "basic"])
+    expect(listen_address(srv.port) == "127.0.0.1",
+           f"default listen address {listen_address(srv.port)}")
+    expect("warning" not in srv.log_text(), "a warning for a loopback listener")
+    srv.stop()
+    srv = Server(PTSTUB, [SAMPLE, "basic"], options=["--listen-all"])
+    expect(listen_address(srv.port) == "0.0.0.0",
+           f"--listen-all address {listen_address(srv.port)}")
+    time.sleep(0.2)
+    expect(re.search(r"warning: listening on 0\.0\.0\.0", srv.log_text()),
+           f"no warning for --listen-all: {srv.log_text()!r}")
+    srv.stop()
+    no_leftovers()
+
+
 SCENARIOS = [
+    ("listens on 127.0.0.1 by default; --listen-all warns", listen_defaults),
     ("client disconnects mid-packet (server exits, debuggee killed)", disconnect_mid_packet),
     ("client disconnects mid-packet (--multi server stays up)", disconnect_mid_packet_multi),
     ("client disconnects mid-reply (--multi server stays up)", disconnect_mid_reply),
