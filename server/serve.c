@@ -10,6 +10,7 @@
 
 #include "server/log.h"
 #include "server/recorded/bundle.h"
+#include "server/recorded/recorded.h"
 #include "server/session.h"
 #include "server/target.h"
 
@@ -36,6 +37,7 @@ void serve_session_start(struct session *s)
 		return;
 	}
 	session_set_target(s, t, false);
+	s->stop_tid = recorded_target_first_thread(t); /* the crashing thread, not the main one */
 	s->collector = col;
 }
 

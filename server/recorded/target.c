@@ -2,6 +2,7 @@
  * signal the core recorded, their registers and siginfo, auxv, the process facts. Anything that
  * would change the process (resume, writes, breakpoints) fails with RECORDED_READ_ONLY. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,12 +52,17 @@ static bool rec_read_only(struct target *t)
 	return true;
 }
 
+/* The main thread first (as target_ops promise), then the others in core order. */
 static int rec_threads(struct target *t, pid_t *tids, size_t max)
 {
 	const struct rec_core *c = &rec_of(t)->core;
+	size_t n = 0;
 
-	for (size_t i = 0; i < c->nthreads && i < max; i++)
-		tids[i] = c->threads[i].tid;
+	if (find_thread(t, c->pinfo.pid) && max)
+		tids[n++] = c->pinfo.pid;
+	for (size_t i = 0; i < c->nthreads && n < max; i++)
+		if (c->threads[i].tid != c->pinfo.pid)
+			tids[n++] = c->threads[i].tid;
 	return (int)c->nthreads;
 }
 
@@ -68,6 +74,9 @@ static int rec_thread_stop(struct target *t, pid_t tid, struct tgt_thread_stop *
 		return -ESRCH;
 	memset(out, 0, sizeof(*out));
 	out->tid = tid;
+	/* The others were stopped for the recording (SIGSTOP): nothing of their own to report. */
+	if (th->signo == SIGSTOP && th != rec_of(t)->core.threads)
+		return 0;
 	out->signo = th->signo;
 	out->reason = th->signo ? TGT_STOP_SIGNAL : TGT_STOP_NONE;
 	return 0;

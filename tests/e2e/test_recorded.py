@@ -372,6 +372,30 @@ def threads(ptstub, sample, tmp):
           "sample_threads_ready" in out, "threads: gdb sees the 9 recorded threads", out)
 
 
+def thread_crash(ptstub, prog, tmp):
+    """A crash in a second thread: both debuggers start on that thread, the other one (stopped
+    for the recording) shows no signal of its own."""
+    bundle = os.path.join(tmp, "thread")
+    r = subprocess.run([ptstub, "record", "-o", bundle, "--", prog, "thread"],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    st = json.load(open(os.path.join(bundle, "status.json"))) if os.path.isdir(bundle) else {}
+    check(r.returncode == 139 and st.get("tid") and st["tid"] != st["pid"],
+          "thread crash: recorded in the second thread", r.stderr + str(st))
+    out = subprocess.run(["gdb", "-nx", "-batch", "-ex", "set sysroot /", "-ex",
+                          "target remote | %s serve %s -" % (ptstub, bundle), "-ex",
+                          "info threads", prog], capture_output=True, text=True,
+                         timeout=TIMEOUT).stdout
+    check(re.search(r"^\*\s+\d+\s+Thread \d+\.%d .* store_value " % st.get("tid", 0), out,
+                    re.M), "thread crash: gdb starts on the crashing thread", out)
+    served = Served(ptstub, bundle)
+    out = lldb_commands(["target create " + prog, "gdb-remote %d" % served.port, "thread list"])
+    served.stop()
+    listed = re.findall(r"^(\*?)\s+thread #\d+: tid = (\d+),.*?(stop reason = .*)?$", out, re.M)
+    check(sorted(listed) == sorted([("*", str(st.get("tid")), "stop reason = signal SIGSEGV"),
+                                    ("", str(st.get("pid")), "")]),
+          "thread crash: lldb selects it, the other thread has no stop reason", out)
+
+
 def truncated_trace(ptstub, bundle, status, tmp):
     cut = os.path.join(tmp, "cut")
     shutil.copytree(bundle, cut)
@@ -406,6 +430,7 @@ def main():
         deleted_image(ptstub, prog, tmp)
         truncated_trace(ptstub, bundle, status, tmp)
         other_triggers(ptstub, prog, tmp)
+        thread_crash(ptstub, prog, tmp)
         if sample:
             threads(ptstub, sample, tmp)
     finally:

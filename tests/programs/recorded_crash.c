@@ -1,6 +1,8 @@
 /* tests/programs/recorded_crash.c — the recorded-target tests' workload: a few calls, then a
  * store through a bad pointer (SIGSEGV) in store_value. Short, because the software trace
- * single-steps every instruction. `recorded_crash exit N` returns N instead of crashing. */
+ * single-steps every instruction. `recorded_crash exit N` returns N instead of crashing;
+ * `recorded_crash thread` crashes in a second thread while the main thread waits for it. */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,12 +40,24 @@ static void process(struct record *rec, int count)
 	store_value(rec, value);
 }
 
+static void *worker(void *arg)
+{
+	process(arg, 5);
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	struct record rec = {.id = 7, .slot = (int *)(uintptr_t)0x10};
+	pthread_t th;
 
 	if (argc > 2 && !strcmp(argv[1], "exit"))
 		return atoi(argv[2]);
+	if (argc > 1 && !strcmp(argv[1], "thread")) {
+		pthread_create(&th, NULL, worker, &rec);
+		pthread_join(th, NULL);
+		return 0;
+	}
 	process(&rec, 5);
 	return 0;
 }
