@@ -71,48 +71,57 @@ static void report(const struct bundle *b)
 	}
 }
 
-int serve_main(int argc, char **argv, serve_run_fn *run)
+static bool takes_value(const char *opt)
 {
-	const char *dir = NULL, *address = NULL;
-	char **args = calloc((size_t)argc + 2, sizeof(*args));
-	struct bundle *b = calloc(1, sizeof(*b));
-	char err[512] = "";
-	int n = 0, ret;
+	static const char *const with_value[] = {"--log-file", "--log-channels", "--named-pipe",
+						 "--pipe"};
 
-	if (!args || !b) {
-		free(args);
-		free(b);
-		return 1;
-	}
+	for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
+		if (!strcmp(opt, with_value[k]))
+			return true;
+	return false;
+}
+
+/* DIR and ADDRESS out of argv; the options go to args (for the server's own parser), then
+ * the address. Returns the count in args, or -EINVAL. */
+static int split_args(int argc, char **argv, char **args, const char **dir)
+{
+	const char *address = NULL;
+	int n = 0;
+
 	args[n++] = argv[0];
 	for (int i = 1; i < argc; i++) {
-		static const char *const with_value[] = {"--log-file", "--log-channels",
-							 "--named-pipe", "--pipe"};
-		bool value_next = false;
-
-		for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
-			value_next |= !strcmp(argv[i], with_value[k]);
-
 		if (argv[i][0] == '-' && argv[i][1]) {
 			args[n++] = argv[i];
-			if (value_next && i + 1 < argc)
+			if (takes_value(argv[i]) && i + 1 < argc)
 				args[n++] = argv[++i];
-		} else if (!dir) {
-			dir = argv[i];
+		} else if (!*dir) {
+			*dir = argv[i];
 		} else if (!address) {
 			address = argv[i];
 		} else {
-			free(args);
-			free(b);
-			return serve_usage();
+			return -EINVAL;
 		}
 	}
-	if (!dir || !address) {
+	if (!*dir || !address)
+		return -EINVAL;
+	args[n++] = (char *)address;
+	return n;
+}
+
+int serve_main(int argc, char **argv, serve_run_fn *run)
+{
+	const char *dir = NULL;
+	char **args = calloc((size_t)argc + 2, sizeof(*args));
+	struct bundle *b = calloc(1, sizeof(*b));
+	char err[512] = "";
+	int n = args ? split_args(argc, argv, args, &dir) : -ENOMEM, ret;
+
+	if (n < 0 || !b) {
 		free(args);
 		free(b);
-		return serve_usage();
+		return n == -EINVAL ? serve_usage() : 1;
 	}
-	args[n++] = (char *)address;
 	ret = bundle_open(b, dir, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "serve: %s\n", err);
