@@ -314,10 +314,16 @@ static void on_end(struct recorder *r, int exit_status, int signo)
 			sigabbrev_np(signo));
 	else if (r->fired)
 		fprintf(stderr, "record: the program then exited with status %d\n", exit_status);
-	if (!r->fired && !r->failed)
-		fprintf(stderr, "record: the program %s %d before the trigger; no bundle written\n",
-			signo ? "was killed by signal" : "exited with status",
-			signo ? signo : exit_status);
+	if (!r->fired && !r->failed && signo)
+		fprintf(stderr,
+			"record: the program was killed by SIG%s before the trigger; no "
+			"bundle written\n",
+			sigabbrev_np(signo));
+	else if (!r->fired && !r->failed)
+		fprintf(stderr,
+			"record: the program exited with status %d before the trigger; no "
+			"bundle written\n",
+			exit_status);
 	loop_stop(r->loop, 0);
 }
 

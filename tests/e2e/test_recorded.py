@@ -347,6 +347,12 @@ def other_triggers(ptstub, prog, tmp):
                          capture_output=True, text=True, timeout=TIMEOUT).stdout
     check(re.search(r"#0\s+scale \(v=\d+\) .*\n#1 .* sum_to \(n=5\)", out),
           "--at scale: served stopped at the first call of scale", out)
+    handled = os.path.join(tmp, "handled")
+    r = subprocess.run([ptstub, "record", "-o", handled, "--", prog, "handled"],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    check(r.returncode == 0 and not os.path.exists(handled) and
+          "exited with status 0 before the trigger; no bundle written" in r.stderr,
+          "a SIGSEGV the program handles is passed on, not recorded", r.stderr)
     r = record(ptstub, os.path.join(tmp, "none"), prog, "--at", "no_such_function")
     check(r.returncode == 2 and "no_such_function: no such function" in r.stderr,
           "--at an unknown function fails", r.stderr)

@@ -1,8 +1,11 @@
 /* tests/programs/recorded_crash.c — the recorded-target tests' workload: a few calls, then a
  * store through a bad pointer (SIGSEGV) in store_value. Short, because the software trace
  * single-steps every instruction. `recorded_crash exit N` returns N instead of crashing;
- * `recorded_crash thread` crashes in a second thread while the main thread waits for it. */
+ * `recorded_crash thread` crashes in a second thread while the main thread waits for it;
+ * `recorded_crash handled` catches its SIGSEGV, recovers and exits 0. */
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +43,13 @@ static void process(struct record *rec, int count)
 	store_value(rec, value);
 }
 
+static sigjmp_buf recover;
+
+static void on_segv(int signo)
+{
+	siglongjmp(recover, signo);
+}
+
 static void *worker(void *arg)
 {
 	process(arg, 5);
@@ -53,6 +63,12 @@ int main(int argc, char **argv)
 
 	if (argc > 2 && !strcmp(argv[1], "exit"))
 		return atoi(argv[2]);
+	if (argc > 1 && !strcmp(argv[1], "handled")) {
+		signal(SIGSEGV, on_segv);
+		if (!sigsetjmp(recover, 1))
+			process(&rec, 5);
+		return 0;
+	}
 	if (argc > 1 && !strcmp(argv[1], "thread")) {
 		pthread_create(&th, NULL, worker, &rec);
 		pthread_join(th, NULL);
