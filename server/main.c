@@ -410,8 +410,8 @@ int main(int argc, char **argv)
 		return query_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "save-core") == 0)
 		return save_core_main(argc - 1, argv + 1);
-	if (strcmp(cmd, "decode") == 0)
-		return decode_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "decode") == 0) /* a bundle directory is served privately first */
+		return serve_decode(argc - 1, argv + 1, gdbserver_main, decode_main);
 	if (strcmp(cmd, "core-info") == 0)
 		return core_info_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "record") == 0)

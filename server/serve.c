@@ -1,12 +1,17 @@
 /* server/serve.c — `ptstub serve`: check a bundle once, report its problems, then run the
  * ordinary server with every session starting on the recorded target (read only) and the
- * recorded collector, so the trace, btrace and decode packets work on the recorded trace. */
+ * recorded collector, so the trace, btrace and decode packets work on the recorded trace.
+ * `ptstub decode DIR` decodes a bundle offline through a private serve. */
 #include "server/serve.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "server/log.h"
 #include "server/recorded/bundle.h"
@@ -135,6 +140,119 @@ int serve_main(int argc, char **argv, serve_run_fn *run)
 	}
 	bundle_close(b);
 	free(b);
+	free(args);
+	return ret;
+}
+
+/* The bundle directory among decode's arguments: its only positional one. */
+static int decode_positional(int argc, char **argv)
+{
+	static const char *const with_value[] = {"--tid", "--count", "--chrome-trace", "--timeout"};
+	int pos = -1;
+
+	for (int i = 1; i < argc; i++) {
+		bool value = false;
+
+		for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
+			value |= !strcmp(argv[i], with_value[k]);
+		if (value)
+			i++;
+		else if (argv[i][0] != '-' && pos < 0)
+			pos = i;
+	}
+	return pos;
+}
+
+static bool is_bundle(const char *dir)
+{
+	char core[4200];
+	struct stat st;
+
+	snprintf(core, sizeof(core), "%s/core", dir);
+	return stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && access(core, R_OK) == 0;
+}
+
+/* The thread that hit the trigger, for decode without --tid; false when --tid is given. */
+static bool default_tid(const char *dir, int argc, char **argv, char *out, size_t cap)
+{
+	struct bundle *b;
+	char err[512];
+	bool found = false;
+
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--tid") || !strncmp(argv[i], "--tid=", 6))
+			return false;
+	b = calloc(1, sizeof(*b));
+	if (b && bundle_open(b, dir, err, sizeof(err)) == 0 && b->status.tid > 0) {
+		snprintf(out, cap, "%d", b->status.tid);
+		found = true;
+	}
+	if (b)
+		bundle_close(b);
+	free(b);
+	return found;
+}
+
+/* Serve the bundle on a private socket in a child process; its pid, or -errno. */
+static pid_t serve_in_child(const char *dir, const char *address, serve_run_fn *run)
+{
+	char *argv[] = {"serve", (char *)dir, (char *)address, "--once", "--log-channels",
+			"quiet", NULL};
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(serve_main(6, argv, run));
+	return pid < 0 ? -errno : pid;
+}
+
+static bool wait_for_socket(const char *path, pid_t child)
+{
+	for (int i = 0; i < 1000; i++) {
+		struct stat st;
+
+		if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+			return true;
+		if (waitpid(child, NULL, WNOHANG) == child)
+			return false;
+		usleep(10000);
+	}
+	return false;
+}
+
+int serve_decode(int argc, char **argv, serve_run_fn *run, serve_client_fn *decode)
+{
+	int pos = decode_positional(argc, argv), n = 0, ret = 2;
+	char tmp[] = "/tmp/ptstub-decode-XXXXXX", sock[64], address[80], tid[16];
+	char **args;
+	pid_t child;
+
+	if (pos < 0 || !is_bundle(argv[pos]))
+		return decode(argc, argv);
+	args = calloc((size_t)argc + 3, sizeof(*args));
+	if (!args || !mkdtemp(tmp)) {
+		free(args);
+		fprintf(stderr, "decode: cannot make a private socket directory\n");
+		return 2;
+	}
+	snprintf(sock, sizeof(sock), "%s/sock", tmp);
+	snprintf(address, sizeof(address), "unix:%s", sock);
+	for (int i = 0; i < argc; i++)
+		args[n++] = i == pos ? address : argv[i];
+	if (default_tid(argv[pos], argc, argv, tid, sizeof(tid))) {
+		args[n++] = "--tid";
+		args[n++] = tid;
+	}
+	child = serve_in_child(argv[pos], address, run);
+	if (child > 0 && wait_for_socket(sock, child))
+		ret = decode(n, args);
+	else
+		fprintf(stderr, "decode: cannot serve the bundle %s\n", argv[pos]);
+	if (child > 0) {
+		kill(child, SIGTERM);
+		waitpid(child, NULL, 0);
+	}
+	unlink(sock);
+	rmdir(tmp);
 	free(args);
 	return ret;
 }

@@ -254,6 +254,11 @@ def run_decode(ptstub, bundle, tid):
           depth["process"] < depth["store_value"] and "truncated" in r.stdout.splitlines()[-1],
           "decode: the call tree ends inside store_value, called by process", r.stdout + r.stderr)
     served.stop()
+    offline = subprocess.run([ptstub, "decode", bundle, "--calls"], capture_output=True,
+                             text=True, timeout=TIMEOUT)
+    check(offline.returncode == 0 and offline.stdout == r.stdout,
+          "decode DIR: offline, the same call tree (tid defaults to the crashing thread)",
+          offline.stdout[-2000:] + offline.stderr)
 
 
 def clean_region(ptstub, port, path, addr):
