@@ -76,13 +76,16 @@ static void report(const struct bundle *b)
 	}
 }
 
-static bool takes_value(const char *opt)
-{
-	static const char *const with_value[] = {"--log-file", "--log-channels", "--named-pipe",
-						 "--pipe"};
+/* Options (of the server, of decode) whose value is the next argument. */
+static const char *const server_valued[] = {"--log-file", "--log-channels", "--named-pipe",
+					    "--pipe", NULL};
+static const char *const decode_valued[] = {"--tid", "--count", "--chrome-trace", "--timeout",
+					    NULL};
 
-	for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
-		if (!strcmp(opt, with_value[k]))
+static bool takes_value(const char *opt, const char *const *valued)
+{
+	for (; *valued; valued++)
+		if (!strcmp(opt, *valued))
 			return true;
 	return false;
 }
@@ -98,7 +101,7 @@ static int split_args(int argc, char **argv, char **args, const char **dir)
 	for (int i = 1; i < argc; i++) {
 		if (argv[i][0] == '-' && argv[i][1]) {
 			args[n++] = argv[i];
-			if (takes_value(argv[i]) && i + 1 < argc)
+			if (takes_value(argv[i], server_valued) && i + 1 < argc)
 				args[n++] = argv[++i];
 		} else if (!*dir) {
 			*dir = argv[i];
@@ -147,20 +150,13 @@ int serve_main(int argc, char **argv, serve_run_fn *run)
 /* The bundle directory among decode's arguments: its only positional one. */
 static int decode_positional(int argc, char **argv)
 {
-	static const char *const with_value[] = {"--tid", "--count", "--chrome-trace", "--timeout"};
-	int pos = -1;
-
 	for (int i = 1; i < argc; i++) {
-		bool value = false;
-
-		for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
-			value |= !strcmp(argv[i], with_value[k]);
-		if (value)
+		if (takes_value(argv[i], decode_valued))
 			i++;
-		else if (argv[i][0] != '-' && pos < 0)
-			pos = i;
+		else if (argv[i][0] != '-')
+			return i;
 	}
-	return pos;
+	return -1;
 }
 
 static bool is_bundle(const char *dir)
