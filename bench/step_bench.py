@@ -1,0 +1,66 @@
+"""bench/step_bench.py — stepping: 5,000 `stepi` through GDB (ptstub, gdbserver) and 5,000
+instruction steps through LLDB (ptstub, lldb-server-19), against the raw ptrace single-step
+rate of a tiny C program (bench/programs/rawstep.c) measured in the same run. Only the steps
+are timed, inside the debugger.
+
+Usage: python3 bench/step_bench.py BUILD_DIR   (BENCH_RUNS=n, BENCH_STEPS=n)"""
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib as bl  # noqa: E402
+from mem_bench import elapsed  # noqa: E402
+
+STEPS = int(os.environ.get("BENCH_STEPS", "5000"))
+CASES = [("gdb", "ptstub"), ("gdb", "gdbserver"), ("lldb", "ptstub"), ("lldb", "lldb-server")]
+
+
+def gdb_steps(port):
+    cmd = (f"python import time; t = time.monotonic(); "
+           f"gdb.execute('stepi {STEPS}', to_string=True); "
+           f"print('ELAPSED', time.monotonic() - t)")
+    return subprocess.run(["gdb", "-nx", "-batch", "-ex", "set sysroot /",
+                           "-ex", f"target remote 127.0.0.1:{port}", "-ex", cmd,
+                           "-ex", "detach"], capture_output=True, text=True, timeout=600)
+
+
+def lldb_steps(port):
+    cmd = ("script import time; th = lldb.process.GetSelectedThread(); "
+           f"t = time.monotonic(); [th.StepInstruction(False) for _ in range({STEPS})]; "
+           "print('ELAPSED', time.monotonic() - t)")
+    return subprocess.run(["lldb-19", "-b", "-o", f"gdb-remote 127.0.0.1:{port}", "-o", cmd,
+                           "-o", "process detach"], capture_output=True, text=True,
+                          timeout=600)
+
+
+def main():
+    spin = bl.program("spin")
+    raw = bl.program("rawstep")
+    times = {c: [] for c in CASES}
+    raw_times = []
+    with bl.Target([spin]) as target:
+        for _ in range(bl.runs()):
+            raw_times.append(float(subprocess.run([raw, str(STEPS)], capture_output=True,
+                                                  text=True, check=True).stdout))
+            for debugger, server in CASES:
+                with bl.Server(server, target.pid) as srv:
+                    proc = (gdb_steps if debugger == "gdb" else lldb_steps)(srv.port)
+                times[(debugger, server)].append(elapsed(proc))
+
+    raw_rate = STEPS / bl.median(raw_times)
+    bl.header(f"Stepping: {STEPS} single steps, median of {bl.runs()} runs")
+    widths = (24, 12, 14, 14, 14)
+    bl.row("client / server", "steps/s", "µs/step", "of raw rate", "ptstub is", widths=widths)
+    bl.row("raw ptrace", f"{raw_rate:.0f}", f"{1e6 / raw_rate:.1f}", "1.00", "",
+           widths=widths)
+    for debugger, server in CASES:
+        rate = STEPS / bl.median(times[(debugger, server)])
+        mine = STEPS / bl.median(times[(debugger, "ptstub")])
+        bl.row(f"{debugger} / {server}", f"{rate:.0f}", f"{1e6 / rate:.1f}",
+               f"{rate / raw_rate:.2f}",
+               "" if server == "ptstub" else f"{mine / rate:.2f}x as fast", widths=widths)
+
+
+if __name__ == "__main__":
+    main()
