@@ -4,6 +4,7 @@
  * breakpoint at the new pc stops the run. A step that delivers a caught signal ends at the
  * handler without executing anything: the observer hears stopped(pc) then resumed(handler). */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/ptrace.h>
@@ -13,6 +14,7 @@
 #include "server/loop.h"
 
 #define LX_SPIN_POLLS 20000 /* WNOHANG polls before leaving a step to the signalfd */
+#define LX_SPIN_FAST 16	    /* polls before each further one yields the cpu */
 
 void lx_trace_announce(struct lx_target *lt, struct lx_thread *th)
 {
@@ -100,6 +102,8 @@ static pid_t lx_trace_wait(pid_t tid, int *status)
 
 		if (r != 0)
 			return r;
+		if (i >= LX_SPIN_FAST)
+			sched_yield(); /* few cpus: let the tracee run its step */
 	}
 	return 0;
 }
