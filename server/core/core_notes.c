@@ -136,7 +136,7 @@ static size_t xstate_size(uint64_t *xcr0)
 
 static void note_fp(const struct core_thread *th, struct buf *out)
 {
-	uint8_t fx[512];
+	uint8_t fx[512] = {0}; /* regcache_to_fxsave keeps the bytes it has no register for */
 	uint64_t xcr0, bv;
 	size_t xsize = xstate_size(&xcr0);
 	uint8_t *xs = calloc(1, xsize);

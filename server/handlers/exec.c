@@ -12,6 +12,10 @@
 
 extern char **environ;
 
+/* Limits on what a client can make the server hold. */
+#define VCONT_MAX_ACTIONS 64  /* actions in one vCont */
+#define LAUNCH_MAX_ENV 4096   /* variables in the launch environment (QEnvironment*) */
+
 /* ---- resuming ---- */
 
 static enum handler_result resume_or_error(struct session *s, const struct tgt_resume *acts,
@@ -141,12 +145,13 @@ enum handler_result handle_vCont(struct session *s, const char *args, size_t len
 		return handle_vCont_query(s, args, len);
 	if (report_exit(s) || need_target(s))
 		return HANDLER_REPLY;
-	struct tgt_resume acts[64];
+	struct tgt_resume acts[VCONT_MAX_ACTIONS];
 	size_t n = 0;
 	while (p < end && *p == ';') {
 		p++;
-		if (n == 64) {
-			reply_error(s, E2BIG, "vCont: more than 64 actions");
+		if (n == VCONT_MAX_ACTIONS) {
+			reply_error(s, E2BIG, "vCont: more than %d actions (VCONT_MAX_ACTIONS)",
+				    VCONT_MAX_ACTIONS);
 			return HANDLER_REPLY;
 		}
 		int rc = parse_vcont_action(s, &p, end, &acts[n]);
@@ -461,6 +466,8 @@ static int env_set(struct launch_settings *l, const char *kv)
 	if (!eq || eq == kv)
 		return -EINVAL;
 	env_unset(l, kv, (size_t)(eq - kv));
+	if (l->nenv >= LAUNCH_MAX_ENV)
+		return -E2BIG;
 	char **ne = realloc(l->env, (l->nenv + 2) * sizeof(char *));
 	if (!ne)
 		return -ENOMEM;
@@ -470,12 +477,22 @@ static int env_set(struct launch_settings *l, const char *kv)
 	return 0;
 }
 
-enum handler_result handle_QEnvironment(struct session *s, const char *args, size_t len)
+/* The reply to an environment change that returned rc; expected says what a good one is. */
+static void env_reply(struct session *s, int rc, const char *expected)
 {
-	if (len < 1 || env_set(&s->launch, args + 1) < 0)
-		reply_error(s, EINVAL, "QEnvironment: expected NAME=VALUE");
+	if (rc == -E2BIG)
+		reply_error(s, E2BIG, "more than %d environment variables (LAUNCH_MAX_ENV)",
+			    LAUNCH_MAX_ENV);
+	else if (rc < 0)
+		reply_error(s, EINVAL, "%s", expected);
 	else
 		reply_ok(s);
+}
+
+enum handler_result handle_QEnvironment(struct session *s, const char *args, size_t len)
+{
+	env_reply(s, len < 1 ? -EINVAL : env_set(&s->launch, args + 1),
+		  "QEnvironment: expected NAME=VALUE");
 	return HANDLER_REPLY;
 }
 
@@ -494,10 +511,8 @@ static char *decode_hex_arg(const char *args, size_t len)
 enum handler_result handle_QEnvironmentHexEncoded(struct session *s, const char *args, size_t len)
 {
 	char *kv = decode_hex_arg(args, len);
-	if (!kv || env_set(&s->launch, kv) < 0)
-		reply_error(s, EINVAL, "QEnvironmentHexEncoded: expected hex(NAME=VALUE)");
-	else
-		reply_ok(s);
+	env_reply(s, kv ? env_set(&s->launch, kv) : -EINVAL,
+		  "QEnvironmentHexEncoded: expected hex(NAME=VALUE)");
 	free(kv);
 	return HANDLER_REPLY;
 }

@@ -91,7 +91,7 @@ def cases(base, tid, exe):
         ("vCont with an unknown action", "vCont;x", err(None, "vCont"), None),
         ("vCont;C without a signal", "vCont;C", err(EINVAL, "vCont"), None),
         ("vCont without actions", "vCont", err(EINVAL, "vCont"), None),
-        ("vCont with 65 actions", "vCont" + ";s:1" * 65, err(E2BIG, "64"), None),
+        ("vCont with 65 actions", "vCont" + ";s:1" * 65, err(E2BIG, "VCONT_MAX_ACTIONS"), None),
         ("C with a bad signal", "Czz", err(EINVAL, "signal"), None),
         ("c at an address", "c1234", err(EINVAL, "address"), None),
         # --- qXfer ---
@@ -126,6 +126,9 @@ def cases(base, tid, exe):
         # --- launch settings and lifecycle ---
         ("QEnvironmentHexEncoded with odd hex", "QEnvironmentHexEncoded:zz", err(EINVAL, "hex"), None),
         ("QEnvironmentHexEncoded without =", f"QEnvironmentHexEncoded:{hexs('NOVALUE')}", err(EINVAL, "NAME=VALUE"), None),
+        ("QEnvironment beyond LAUNCH_MAX_ENV", [f"QEnvironment:V{i}=x" for i in range(4100)],
+         err(E2BIG, "LAUNCH_MAX_ENV"), None),
+        ("QEnvironmentReset after it", "QEnvironmentReset", exact("OK"), None),
         ("QSetWorkingDir with odd hex", "QSetWorkingDir:zzz", err(EINVAL, "hex"), None),
         ("QSetDisableASLR:2", "QSetDisableASLR:2", err(EINVAL, ":0 or :1"), None),
         ("QPassSignals with bad hex", "QPassSignals:zz", err(EINVAL, "signal"), None),
@@ -204,7 +207,11 @@ def main():
         for name, send, expect, acks in all_cases:
             print(f"-- {name}", flush=True) if os.environ.get("HARD_VERBOSE") else None
             c.acks = b""
-            if isinstance(send, list):
+            if isinstance(send, list) and isinstance(send[0], str):
+                for payload in send[:-1]:  # packets that fill a limit, answered one by one
+                    c.text(payload)
+                c.send_raw(frame(send[-1]))
+            elif isinstance(send, list):
                 for piece in send:
                     c.send_raw(piece)
             else:

@@ -20,7 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from gdbclient import Server, become_subreaper, hexs, kill_all_below  # noqa: E402
 
-PTSTUB, PROGRAMS, SOURCE = sys.argv[1:4]
+PTSTUB, PROGRAMS, SOURCE = (os.path.abspath(a) for a in sys.argv[1:4])
 SAMPLE = os.path.join(PROGRAMS, "sample")
 WORK = tempfile.mkdtemp(prefix="ptstub-valgrind-")
 VALGRIND = ["valgrind", "--quiet", "--leak-check=full", "--show-leak-kinds=definite,indirect,possible",
@@ -46,6 +46,20 @@ def e2e(name, debugger, group, transport):
                         "--group", group, "--transport", transport],
                        capture_output=True, text=True, timeout=600)
     return r.returncode == 0, r.stdout[-600:]
+
+
+def gdb(name, mode, commands, want):
+    """Real gdb 13 starting the valgrind-ed server over stdio (a long remotetimeout: valgrind
+    is slow to answer the first packets); want: regexes its output must show."""
+    argv = ["gdb", "-nx", "-batch", "-ex", "set remotetimeout 120", "-ex", "set pagination off",
+            "-ex", "set confirm off", "-ex", f"file {SAMPLE}",
+            "-ex", f"target remote | {wrapper(name)} - {SAMPLE} {mode}"]
+    for c in commands + ["kill"]:
+        argv += ["-ex", c]
+    out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         timeout=600).stdout
+    missing = [w for w in want if not re.search(w, out)]
+    return not missing, f"missing {missing} in: {out[-800:]}"
 
 
 def raw(name, packets_fn):
@@ -125,9 +139,15 @@ def access(c):
 
 
 SCENARIOS = [
-    ("gdb", lambda: e2e("gdb", "gdb", "break", "pipe")),
+    ("gdb", lambda: gdb("gdb", "basic", [
+        "break sample_break_here", "continue", "bt", "print *p", "next", "step", "finish",
+        "info registers rip", "x/4xb &global_counter", "info sharedlibrary"],
+        [r"Breakpoint 1, sample_break_here", r"#1 .* run_basic", r"= \{x = 10, y = 20",
+         r"Value returned is \$\d+ = 61", r"libptsample"])),
     ("lldb", lambda: e2e("lldb", "lldb", "break", "remote")),
-    ("threads", lambda: e2e("threads", "gdb", "threads", "pipe")),
+    ("threads", lambda: gdb("threads", "threads", [
+        "break sample_threads_ready", "continue", "info threads", "thread apply all bt 3"],
+        [r"Breakpoint 1, sample_threads_ready", r"\n\s+9\s+Thread", r"thread_block_here"])),
     ("trace", lambda: raw("trace", trace)),
     ("core", lambda: raw("core", core)),
     ("access", lambda: raw("access", access)),
