@@ -133,7 +133,14 @@ void lx_hw_clear_all(struct lx_target *lt)
 bool lx_hw_check_hit(struct lx_target *lt, pid_t tid, struct tgt_thread_stop *stop)
 {
 	unsigned long dr6;
+	bool any = false;
 
+	/* No point set: nothing to read (a software trace asks at every single step). The
+	 * kernel clears its DR6 copy at each debug trap, so no stale bit waits for later. */
+	for (int i = 0; i < 4; i++)
+		any |= lt->hw[i].used;
+	if (!any)
+		return false;
 	errno = 0;
 	dr6 = ptrace(PTRACE_PEEKUSER, tid, DR_OFFSET(6), 0);
 	if (errno || !(dr6 & 0xf))
