@@ -78,9 +78,9 @@ struct cmdline {
 /* Returns the option's value: "--opt=value" or the next argument. */
 static const char *option_value(int argc, char **argv, int *i, const char *name)
 {
-	size_t n = strlen(name);
-	if (argv[*i][n] == '=')
-		return argv[*i] + n + 1;
+	const char *eq = strchr(argv[*i], '=');
+	if (eq)
+		return eq + 1;
 	if (*i + 1 >= argc) {
 		fprintf(stderr, "ptstub: %s needs a value\n", name);
 		exit(2);
@@ -110,19 +110,24 @@ static void parse_args(int argc, char **argv, int first, struct cmdline *c)
 	int i;
 	for (i = first; i < argc; i++) {
 		const char *a = argv[i];
-		/* lldb-server accepts both -x and --x spellings of its long options. */
-		const char *o = (a[0] == '-' && a[1] && a[1] != '-' && a[2]) ? a + 1 : a;
+		/* lldb-server takes -name as well as --name: compare in the -- spelling. */
+		char norm[64];
+		const char *o = a;
+		if (a[0] == '-' && a[1] && a[1] != '-' && a[2]) {
+			snprintf(norm, sizeof(norm), "-%s", a);
+			o = norm;
+		}
 		if (strcmp(a, "--") == 0) {
 			i++;
 			break;
-		} else if (strcmp(o, "-help") == 0 || strcmp(a, "-h") == 0) {
+		} else if (strcmp(o, "--help") == 0 || strcmp(a, "-h") == 0) {
 			fputs(usage, stdout);
 			exit(0);
-		} else if (strcmp(o, "-version") == 0) {
+		} else if (strcmp(o, "--version") == 0) {
 			puts("ptstub 0.1.0");
 			exit(0);
 		} else if (is_option(o, "--attach")) {
-			c->opts.attach_pid = parse_number(option_value(argc, argv, &i, o == a ? "--attach" : "-attach"), "--attach");
+			c->opts.attach_pid = parse_number(option_value(argc, argv, &i, "--attach"), "--attach");
 		} else if (strcmp(o, "--multi") == 0) {
 			c->opts.extended = true;
 		} else if (strcmp(o, "--once") == 0) {
@@ -130,26 +135,25 @@ static void parse_args(int argc, char **argv, int first, struct cmdline *c)
 		} else if (strcmp(o, "--listen-all") == 0) {
 			c->listen_all = true;
 		} else if (is_option(o, "--fd")) {
-			c->fd = parse_number(option_value(argc, argv, &i, o == a ? "--fd" : "-fd"), "--fd");
+			c->fd = parse_number(option_value(argc, argv, &i, "--fd"), "--fd");
 		} else if (strcmp(o, "--reverse-connect") == 0) {
 			c->reverse = true;
 		} else if (is_option(o, "--named-pipe")) {
-			c->named_pipe = option_value(argc, argv, &i, o == a ? "--named-pipe" : "-named-pipe");
+			c->named_pipe = option_value(argc, argv, &i, "--named-pipe");
 		} else if (is_option(o, "--pipe")) {
-			c->pipe_fd = parse_number(option_value(argc, argv, &i, o == a ? "--pipe" : "-pipe"), "--pipe");
+			c->pipe_fd = parse_number(option_value(argc, argv, &i, "--pipe"), "--pipe");
 		} else if (strcmp(o, "--setsid") == 0 || strcmp(a, "-S") == 0) {
 			c->setsid = true;
 		} else if (strcmp(o, "--native-regs") == 0) {
 			/* lldb-server compatibility: registers are always native here */
 		} else if (is_option(o, "--log-file")) {
-			c->log_file = option_value(argc, argv, &i, o == a ? "--log-file" : "-log-file");
+			c->log_file = option_value(argc, argv, &i, "--log-file");
 		} else if (is_option(o, "--log-channels")) {
-			c->log_channels = option_value(argc, argv, &i, o == a ? "--log-channels" : "-log-channels");
+			c->log_channels = option_value(argc, argv, &i, "--log-channels");
 		} else if (strcmp(o, "--allow-file-access") == 0) {
 			c->opts.allow_file_access = true;
 		} else if (is_option(o, "--core-on-crash")) {
-			c->opts.core_on_crash =
-				option_value(argc, argv, &i, o == a ? "--core-on-crash" : "-core-on-crash");
+			c->opts.core_on_crash = option_value(argc, argv, &i, "--core-on-crash");
 		} else if (strcmp(o, "--no-disable-aslr") == 0) {
 			c->opts.disable_aslr = false;
 		} else if (a[0] == '-' && a[1]) {

@@ -106,6 +106,9 @@ pid_t session_reg_thread(struct session *s, const char *args, size_t len);
 
 /* Build a stop reply for the current stop (T.., W.., X..) into s->reply. */
 void session_stop_reply(struct session *s, pid_t tid);
+/* LLDB's answer to a resume the target refused (it reads an error as a lost connection): the
+ * current stop again, with reason:exception and why as its description. */
+void session_refusal_reply(struct session *s, const char *why);
 /* Install a target (after vRun/vAttach) or drop it (process gone). */
 void session_set_target(struct session *s, struct target *t, bool launched);
 /* Start resuming; the stop reply is sent from the target's event. */

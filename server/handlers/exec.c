@@ -22,6 +22,13 @@ static enum handler_result resume_or_error(struct session *s, const struct tgt_r
 					   size_t n)
 {
 	int rc = session_resume(s, acts, n);
+	if (rc == -EROFS && s->lldb) {
+		/* LLDB takes an error reply to a resume for a lost connection: answer with the
+		 * stop it is still at, the refusal in the stop's description. */
+		session_refusal_reply(s, s->target->error[0] ? s->target->error
+						    : "recorded target: read only");
+		return HANDLER_REPLY;
+	}
 	if (rc < 0) {
 		reply_error(s, rc, "cannot resume: %s",
 			    s->target->error[0] ? s->target->error : strerror(-rc));

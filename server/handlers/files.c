@@ -75,9 +75,11 @@ static bool path_allowed(struct session *s, const char *requested)
 		return false;
 	if (!s->target)
 		return false;
+	/* A live target's own /proc entries; a recorded target's pid may belong to an unrelated
+	 * process by now. */
 	char proc[64];
 	snprintf(proc, sizeof(proc), "/proc/%d/", s->pid);
-	if (strncmp(path, proc, strlen(proc)) == 0)
+	if (!s->target->ops->read_only(s->target) && strncmp(path, proc, strlen(proc)) == 0)
 		return true;
 	struct tgt_process_info pi;
 	if (s->target->ops->process_info(s->target, &pi) == 0 && strcmp(pi.exe, path) == 0)

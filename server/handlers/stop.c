@@ -67,7 +67,7 @@ static void put_thread_list(struct session *s)
 		struct regcache rc;
 		if (i)
 			buf_putc(&s->reply, ',');
-		if (s->target->ops->read_regs(s->target, tids[i], &rc) == 0)
+		if (regs_read(s, tids[i], &rc) == 0)
 			buf_put_hex_u64(&s->reply, regcache_get_u64(&rc, RN_RIP));
 		else
 			buf_putc(&s->reply, '0');
@@ -125,8 +125,9 @@ static void put_reason(struct session *s, const struct tgt_thread_stop *st)
 	}
 }
 
-/* A T reply for one thread; with threads: lists for LLDB when full is set. */
-static void thread_stop_reply(struct session *s, pid_t tid, bool full)
+/* A T reply for one thread; with threads: lists for LLDB when full is set. A non-NULL refusal
+ * replaces the thread's own reason (LLDB: reason:exception with that description). */
+static void thread_stop_reply(struct session *s, pid_t tid, bool full, const char *refusal)
 {
 	struct tgt_thread_stop st;
 	memset(&st, 0, sizeof(st));
@@ -148,9 +149,15 @@ static void thread_stop_reply(struct session *s, pid_t tid, bool full)
 	if (full && s->list_threads)
 		put_thread_list(s);
 	struct regcache rc;
-	if (s->target->ops->read_regs(s->target, tid, &rc) == 0)
+	if (regs_read(s, tid, &rc) == 0)
 		put_expedited(s, &rc);
-	put_reason(s, &st);
+	if (refusal && s->lldb) {
+		buf_puts(&s->reply, "reason:exception;description:");
+		buf_put_hex_str(&s->reply, refusal);
+		buf_putc(&s->reply, ';');
+	} else {
+		put_reason(s, &st);
+	}
 }
 
 void session_stop_reply(struct session *s, pid_t tid)
@@ -168,7 +175,13 @@ void session_stop_reply(struct session *s, pid_t tid)
 	}
 	if (tid <= 0)
 		tid = s->stop_tid > 0 ? s->stop_tid : s->pid;
-	thread_stop_reply(s, tid, true);
+	thread_stop_reply(s, tid, true, NULL);
+}
+
+void session_refusal_reply(struct session *s, const char *why)
+{
+	buf_reset(&s->reply);
+	thread_stop_reply(s, s->stop_tid > 0 ? s->stop_tid : s->pid, true, why);
 }
 
 enum handler_result handle_question(struct session *s, const char *args, size_t len)
@@ -189,7 +202,7 @@ enum handler_result handle_qThreadStopInfo(struct session *s, const char *args, 
 	}
 	if (need_target(s) || !thread_known(s, (pid_t)tid))
 		return HANDLER_REPLY;
-	thread_stop_reply(s, (pid_t)tid, false);
+	thread_stop_reply(s, (pid_t)tid, false, NULL);
 	return HANDLER_REPLY;
 }
 
@@ -213,7 +226,7 @@ static void thread_json(struct session *s, pid_t tid)
 	if (st.reason == TGT_STOP_WATCHPOINT)
 		buf_printf(&s->reply, ",\"description\":\"%llu\"", (unsigned long long)st.addr);
 	struct regcache rc;
-	if (s->target->ops->read_regs(s->target, tid, &rc) == 0) {
+	if (regs_read(s, tid, &rc) == 0) {
 		static const enum reg_num regs[] = {RN_RBP, RN_RSP, RN_RIP};
 		buf_puts(&s->reply, ",\"registers\":{");
 		for (size_t i = 0; i < 3; i++) {
