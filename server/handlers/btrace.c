@@ -20,7 +20,8 @@
 /* A thread GDB enabled, and what its last read returned (for `new` and `delta`). */
 struct bt_thread {
 	pid_t tid;
-	bool bts; /* GDB asked for bts: blocks decoded here from the PT capture */
+	bool bts;      /* GDB asked for bts: blocks decoded here from the PT capture */
+	uint64_t size; /* the buffer it was started with */
 	bool read_once;
 	uint64_t last_len, last_hash; /* the trace bytes the last read saw */
 	uint64_t last_ninsn, last_pc; /* bts: instructions decoded then, and the thread's pc */
@@ -135,7 +136,7 @@ static enum handler_result enable(struct session *s, bool bts)
 		return HANDLER_REPLY;
 	}
 	struct bt_thread *th = &b->threads[b->nthreads++];
-	*th = (struct bt_thread){.tid = tid, .bts = bts};
+	*th = (struct bt_thread){.tid = tid, .bts = bts, .size = cfg.trace_size};
 	if (bts) {
 		/* GDB starts a bts history with the current pc and reads `delta` from then. */
 		th->read_once = true;
@@ -342,10 +343,11 @@ static void build_conf(struct session *s, struct btrace_state *b, struct buf *ou
 		struct collector *c = s->collector;
 		size_t n = c->ops->threads(c, NULL, 0);
 		struct col_thread_state *ts = calloc(n ? n : 1, sizeof(*ts));
-		uint64_t size = pt_buffer_size(th->bts ? b->bts_size : b->pt_size);
+		uint64_t size = th->size;
+		/* The buffer; a recorded trace larger than that is all there. */
 		n = ts ? c->ops->threads(c, ts, n) : 0;
 		for (size_t i = 0; i < n; i++)
-			if (ts[i].tid == tid && ts[i].trace_size)
+			if (ts[i].tid == tid && ts[i].trace_size > size)
 				size = ts[i].trace_size;
 		free(ts);
 		buf_printf(out, "<%s size=\"0x%llx\"/>", th->bts ? "bts" : "pt",

@@ -66,6 +66,7 @@ def record_bts(cfg):
     c, insns = traced_path(cfg, "bts", [
         "maint packet qXfer:btrace:read:all:0,fff",
         "maint packet qXfer:btrace:read:delta:0,fff",
+        "maint packet qXfer:btrace-conf:read::0,fff",
         "reverse-stepi",
         "info record",
         "record goto end",
@@ -114,6 +115,7 @@ def record_bts(cfg):
           "a full read by hand: blocks")
     c.see(r'received: "l<!DOCTYPE btrace SYSTEM "btrace\.dtd">\\x0a<btrace version="1\.0">'
           r'\\x0a</btrace>\\x0a"', "then a delta: nothing new")
+    c.see(r'<btrace-conf version="1\.0"><bts size="0x10000"/>', "the buffer size, not the bytes")
     c.see(r"Replay in progress", "reverse-stepi replays")
     c.see(r"Recorded \d+ instructions in 5 functions \(0 gaps\)", "two more instructions")
     c.see(r"Temporary breakpoint 3, run_basic", "a second continue under trace")
