@@ -113,6 +113,9 @@ enum handler_result dispatch_packet(struct session *s, const char *payload, size
 	const struct packet_entry *best = NULL;
 	size_t best_len = 0;
 	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		/* The first letter rules out most names without measuring them. */
+		if (!len || table[i].name[0] != payload[0])
+			continue;
 		size_t n = strlen(table[i].name);
 		if (n > best_len && matches(&table[i], payload, len)) {
 			best = &table[i];

@@ -63,7 +63,10 @@ static void session_close(struct session *s)
 		session_on_close(s);
 }
 
-static void session_flush(struct session *s)
+/* Writes what the client takes of s->out; true once nothing is left. When the client takes no
+ * more, asks the loop for a write event, and only the handlers of that event give it back:
+ * a reply written at once costs no epoll_ctl. */
+static bool flush_out(struct session *s)
 {
 	while (s->out.len) {
 		ssize_t n = write(s->out_fd, s->out.data, s->out.len);
@@ -78,17 +81,19 @@ static void session_flush(struct session *s)
 				loop_add_fd(s->loop, s->out_fd, LOOP_WRITE, on_writable, s);
 			else
 				loop_set_events(s->loop, s->out_fd, LOOP_READ | LOOP_WRITE);
-			return;
+			return false;
 		}
 		log_msg(LOG_INFO, "client write failed: %s", n < 0 ? strerror(errno) : "closed");
 		buf_reset(&s->out);
 		session_close(s);
-		return;
+		return true;
 	}
-	if (s->out_fd != s->in_fd)
-		loop_del_fd(s->loop, s->out_fd);
-	else if (!s->closing)
-		loop_set_events(s->loop, s->out_fd, LOOP_READ);
+	return true;
+}
+
+static void session_flush(struct session *s)
+{
+	flush_out(s);
 }
 
 /* ---- replies shared by handlers ---- */
@@ -190,6 +195,14 @@ pid_t session_reg_thread(struct session *s, const char *args, size_t len)
 
 /* ---- target events ---- */
 
+/* What handlers keep of a stopped target (registers, the memory map) goes when it resumes or
+ * another target takes its place. */
+static void forget_stop_state(void)
+{
+	regs_forget();
+	regions_forget();
+}
+
 static void drop_target(struct loop *loop, void *data)
 {
 	(void)loop;
@@ -203,6 +216,7 @@ void session_set_target(struct session *s, struct target *t, bool launched)
 		trace_session_drop(s);
 		loop_defer(s->loop, drop_target, s->target);
 	}
+	forget_stop_state();
 	s->target = t;
 	s->launched = launched;
 	s->running = false;
@@ -242,6 +256,7 @@ static bool pass_signal_on(struct session *s, pid_t tid)
 			acts[i + 1].signo = acts[i + 1].tid == tid ? st.signo : 0;
 	}
 	log_msg(LOG_DEBUG, "passing signal %d to thread %d", st.signo, tid);
+	forget_stop_state();
 	return s->target->ops->resume(s->target, acts, n + 1) == 0;
 }
 
@@ -325,6 +340,7 @@ int session_resume(struct session *s, const struct tgt_resume *actions, size_t n
 	s->last_resume_n = s->last_resume ? n : 0;
 	if (s->collector)
 		((struct collector *)s->collector)->ops->process_resumed(s->collector);
+	forget_stop_state();
 	int rc = s->target->ops->resume(s->target, actions, n);
 	if (rc == 0)
 		s->running = true;
@@ -361,8 +377,8 @@ static void on_readable(struct loop *loop, int fd, unsigned events, void *data)
 {
 	(void)loop;
 	struct session *s = data;
-	if (events & LOOP_WRITE)
-		session_flush(s);
+	if ((events & LOOP_WRITE) && flush_out(s) && !s->closing)
+		loop_set_events(s->loop, s->out_fd, LOOP_READ);
 	if (!(events & LOOP_READ) || s->closing)
 		return;
 	uint8_t in[65536];
@@ -405,10 +421,9 @@ static void on_readable(struct loop *loop, int fd, unsigned events, void *data)
 
 static void on_writable(struct loop *loop, int fd, unsigned events, void *data)
 {
-	(void)loop;
-	(void)fd;
 	(void)events;
-	session_flush(data);
+	if (flush_out(data))
+		loop_del_fd(loop, fd);
 }
 
 struct session *session_new(struct loop *loop, int in_fd, int out_fd,

@@ -37,6 +37,8 @@ void regs_forget(void);
 /* memory.c: memory, breakpoints, regions */
 handler_fn handle_m, handle_M, handle_x, handle_X, handle_Z, handle_z,
 	handle_qMemoryRegionInfo;
+/* Drop the memory map qMemoryRegionInfo keeps: the process resumes, or the target changes. */
+void regions_forget(void);
 
 /* xfer.c: qXfer objects */
 handler_fn handle_qXfer;

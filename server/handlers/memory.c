@@ -219,6 +219,37 @@ static void put_region(struct session *s, const struct tgt_region *m, uint64_t a
 	free(pages);
 }
 
+/* The memory map of the last qMemoryRegionInfo, kept while the process stays stopped: LLDB
+ * walks every region one packet at a time, and /proc/PID/maps is slow to make. */
+static struct {
+	struct target *target; /* NULL: nothing kept */
+	struct tgt_region *r;
+	size_t n;
+} map_cache;
+
+void regions_forget(void)
+{
+	free(map_cache.r);
+	map_cache.r = NULL;
+	map_cache.n = 0;
+	map_cache.target = NULL;
+}
+
+static int regions_read(struct session *s, struct tgt_region **r, size_t *n)
+{
+	if (s->running || map_cache.target != s->target) {
+		regions_forget();
+		int rc = s->target->ops->regions(s->target, &map_cache.r, &map_cache.n);
+		if (rc < 0)
+			return rc;
+		if (!s->running)
+			map_cache.target = s->target;
+	}
+	*r = map_cache.r;
+	*n = map_cache.n;
+	return 0;
+}
+
 enum handler_result handle_qMemoryRegionInfo(struct session *s, const char *args, size_t len)
 {
 	const char *p = args, *end = args + len;
@@ -231,7 +262,7 @@ enum handler_result handle_qMemoryRegionInfo(struct session *s, const char *args
 		return HANDLER_REPLY;
 	struct tgt_region *r = NULL;
 	size_t n = 0;
-	int rc = s->target->ops->regions(s->target, &r, &n);
+	int rc = regions_read(s, &r, &n);
 	if (rc < 0) {
 		reply_error(s, rc, "cannot read the memory map: %s", strerror(-rc));
 		return HANDLER_REPLY;
@@ -245,10 +276,8 @@ enum handler_result handle_qMemoryRegionInfo(struct session *s, const char *args
 		uint64_t gap_end = i < n ? r[i].start : 0;
 		buf_printf(&s->reply, "start:%llx;size:%llx;", (unsigned long long)gap_start,
 			   (unsigned long long)(gap_end - gap_start));
-		free(r);
 		return HANDLER_REPLY;
 	}
 	put_region(s, &r[i], addr);
-	free(r);
 	return HANDLER_REPLY;
 }

@@ -63,9 +63,44 @@ enum handler_result handle_qRegisterInfo(struct session *s, const char *args, si
 	return HANDLER_REPLY;
 }
 
+/* Registers read since the last resume, by tid (a clash evicts). LLDB reads them one `p` at
+ * a time after each stop, and the stop reply has already read the stopped thread's. */
+#define CACHED_THREADS 256
+struct cached_regs {
+	unsigned generation; /* valid while equal to cache_generation */
+	struct target *target;
+	pid_t tid;
+	struct regcache rc;
+};
+static struct cached_regs cache[CACHED_THREADS];
+static unsigned cache_generation = 1;
+
+void regs_forget(void)
+{
+	cache_generation++;
+}
+
+int regs_read(struct session *s, pid_t tid, struct regcache *rc)
+{
+	struct cached_regs *c = &cache[(unsigned)tid % CACHED_THREADS];
+	if (!s->running && c->generation == cache_generation && c->target == s->target &&
+	    c->tid == tid) {
+		*rc = c->rc;
+		return 0;
+	}
+	int err = s->target->ops->read_regs(s->target, tid, rc);
+	if (err == 0 && !s->running) {
+		c->generation = cache_generation;
+		c->target = s->target;
+		c->tid = tid;
+		c->rc = *rc;
+	}
+	return err;
+}
+
 static bool read_thread_regs(struct session *s, pid_t tid, struct regcache *rc)
 {
-	int err = s->target->ops->read_regs(s->target, tid, rc);
+	int err = regs_read(s, tid, rc);
 	if (err < 0) {
 		reply_error(s, err, "cannot read registers of thread %d: %s", tid,
 			    s->target->error[0] ? s->target->error : strerror(-err));
@@ -97,6 +132,7 @@ enum handler_result handle_p(struct session *s, const char *args, size_t len)
 
 static void write_thread_regs(struct session *s, pid_t tid, const struct regcache *rc)
 {
+	regs_forget(); /* the target may adjust what it is given (flags, segments) */
 	int err = s->target->ops->write_regs(s->target, tid, rc);
 	if (err < 0)
 		reply_error(s, err, "cannot write registers of thread %d: %s", tid,
