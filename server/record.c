@@ -2,6 +2,7 @@
  * point, trace every thread from there, and write a bundle when the trigger fires (a fatal
  * signal nobody catches, the call of _exit, or a breakpoint at a function). The program then
  * goes on as it would have; we exit with its status. */
+#include "server/auxv.h"
 #include "server/record.h"
 
 #include <errno.h>
@@ -131,7 +132,7 @@ static uint64_t auxv_entry(struct target *t)
 	uint64_t entry = 0;
 
 	if (t->ops->read_auxv(t, &av) == 0)
-		entry = recorded_auxv_get(&av, AT_ENTRY);
+		entry = auxv_get(&av, AT_ENTRY);
 	buf_fini(&av);
 	return entry;
 }

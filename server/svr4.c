@@ -7,20 +7,12 @@
 #include <string.h>
 
 #include "protocol/xml.h"
+#include "server/auxv.h"
 #include "server/handlers/handlers.h"
 
 static int read_u64(struct target *t, uint64_t addr, uint64_t *v)
 {
 	return t->ops->read_memory(t, addr, v, 8) == 8 ? 0 : -EIO;
-}
-
-static uint64_t auxv_get(const struct buf *auxv, uint64_t type)
-{
-	const uint64_t *a = (const uint64_t *)auxv->data;
-	for (size_t i = 0; i + 1 < auxv->len / 8; i += 2)
-		if (a[i] == type)
-			return a[i + 1];
-	return 0;
 }
 
 /* The address of the executable's r_debug (DT_DEBUG), 0 if not set yet, -errno if none. */

@@ -28,16 +28,6 @@ void core_note_put(struct buf *out, const char *owner, uint32_t type, const void
 	buf_append(out, zeros, note_pad4(len) - len);
 }
 
-uint64_t core_auxv_get(const struct core_ctx *c, uint64_t type)
-{
-	const uint64_t *av = (const uint64_t *)c->auxv.data;
-
-	for (size_t i = 0; i + 1 < c->auxv.len / 8; i += 2)
-		if (av[i] == type)
-			return av[i + 1];
-	return 0;
-}
-
 static void note_prstatus(const struct core_ctx *c, const struct core_thread *th, struct buf *out)
 {
 	struct elf_prstatus pr;

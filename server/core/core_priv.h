@@ -58,7 +58,6 @@ struct core_ctx {
 /* core_notes.c */
 void core_note_put(struct buf *out, const char *owner, uint32_t type, const void *desc, size_t len);
 void core_build_notes(const struct core_ctx *c, struct buf *out);
-uint64_t core_auxv_get(const struct core_ctx *c, uint64_t type); /* 0 if absent */
 
 /* image_note.c */
 int core_find_images(struct core_ctx *c);

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "server/auxv.h"
 #include "server/core/core_priv.h"
 
 #define IMAGE_MAX_PHDRS 64
@@ -91,7 +92,7 @@ static bool image_is_mapped_elf(struct core_ctx *c, const struct tgt_region *r)
 
 int core_find_images(struct core_ctx *c)
 {
-	uint64_t interp = core_auxv_get(c, AT_BASE), vdso = core_auxv_get(c, AT_SYSINFO_EHDR);
+	uint64_t interp = auxv_get(&c->auxv, AT_BASE), vdso = auxv_get(&c->auxv, AT_SYSINFO_EHDR);
 
 	c->images = calloc(c->nregions ? c->nregions : 1, sizeof(*c->images));
 	if (!c->images)

@@ -30,18 +30,6 @@ static int rec_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
 	return ret;
 }
 
-uint64_t recorded_auxv_get(const struct buf *auxv, uint64_t type)
-{
-	uint64_t pair[2];
-
-	for (size_t off = 0; off + sizeof(pair) <= auxv->len; off += sizeof(pair)) {
-		memcpy(pair, auxv->data + off, sizeof(pair));
-		if (pair[0] == type)
-			return pair[1];
-	}
-	return 0;
-}
-
 static unsigned rec_prot(uint32_t p_flags)
 {
 	return (p_flags & PF_R ? PROT_READ : 0) | (p_flags & PF_W ? PROT_WRITE : 0) |

@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "server/auxv.h"
 #include "server/recorded/recorded_priv.h"
 
 #define REC_PAGE 4096ULL
@@ -102,7 +103,7 @@ static int file_index(const struct rec_core *c, uint64_t addr)
 static void region_name(struct rec_target *rt, struct tgt_region *r, int file)
 {
 	const struct rec_core *c = &rt->core;
-	uint64_t vdso = recorded_auxv_get(&c->auxv, AT_SYSINFO_EHDR), sp = 0;
+	uint64_t vdso = auxv_get(&c->auxv, AT_SYSINFO_EHDR), sp = 0;
 
 	for (size_t i = 0; i < c->nthreads; i++)
 		if (c->threads[i].tid == c->pinfo.pid)

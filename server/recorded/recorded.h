@@ -45,9 +45,6 @@ size_t recorded_target_images(struct target *t, const struct recorded_image **ou
 /* The thread the core names first (the one that crashed or hit the trigger). */
 int recorded_target_first_thread(struct target *t);
 
-/* The value of an auxiliary vector entry (raw NT_AUXV / /proc/PID/auxv bytes); 0 if absent. */
-uint64_t recorded_auxv_get(const struct buf *auxv, uint64_t type);
-
 /* The sentence every refused change gets. */
 #define RECORDED_READ_ONLY "recorded target: read only"
 
