@@ -208,8 +208,10 @@ def main():
             print(f"-- {name}", flush=True) if os.environ.get("HARD_VERBOSE") else None
             c.acks = b""
             if isinstance(send, list) and isinstance(send[0], str):
-                for payload in send[:-1]:  # packets that fill a limit, answered one by one
-                    c.text(payload)
+                # Packets that fill a limit, sent at once; their replies are read and dropped.
+                c.send_raw(b"".join(frame(p) for p in send[:-1]))
+                for _ in send[:-1]:
+                    c.reply()
                 c.send_raw(frame(send[-1]))
             elif isinstance(send, list):
                 for piece in send:
