@@ -38,8 +38,8 @@ struct fake_target {
 	uint8_t code[PAGE], data[PAGE], stack[PAGE];
 	struct fake_point points[NPOINTS];
 	bool alive, running, detached;
-	struct tgt_event pending;  /* delivered by the deferred call */
-	int64_t pending_id;        /* 0 = none queued */
+	struct tgt_event pending; /* delivered by the deferred call */
+	int64_t pending_id;	  /* 0 = none queued */
 };
 
 static struct fake_target *fake(struct target *t)
@@ -229,7 +229,8 @@ static void queue_event(struct fake_target *f, enum tgt_event_kind kind, pid_t t
 static bool breakpoint_at(struct fake_target *f, uint64_t pc)
 {
 	for (int i = 0; i < NPOINTS; i++)
-		if (f->points[i].used && f->points[i].type <= TGT_POINT_HW && f->points[i].addr == pc)
+		if (f->points[i].used && f->points[i].type <= TGT_POINT_HW &&
+		    f->points[i].addr == pc)
 			return true;
 	return false;
 }

@@ -24,7 +24,8 @@ static void round_trip(const struct buf *payload)
 	struct pkt_reader r;
 	enum pkt_event ev;
 	pkt_write(&framed, payload->data, payload->len);
-	check(framed.len == pkt_escaped_len(payload->data, payload->len), "pkt_escaped_len is wrong");
+	check(framed.len == pkt_escaped_len(payload->data, payload->len),
+	      "pkt_escaped_len is wrong");
 	pkt_reader_init(&r, MAX_LEN);
 	size_t used = pkt_reader_feed(&r, (const uint8_t *)framed.data, framed.len, &ev);
 	check(ev == PKT_PACKET && used == framed.len, "a written packet does not read back");

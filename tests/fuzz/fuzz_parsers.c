@@ -55,7 +55,7 @@ static void hex_strings(const char *s, size_t n)
 static void json(const char *text, size_t n)
 {
 	static const char *keys[] = {"type", "tids", "iptTraceSize", "enableTsc", "psbPeriod",
-				     "kind", "tid", "offset", "size", "cpuId"};
+				     "kind", "tid",  "offset",	     "size",	  "cpuId"};
 	yajl_val v;
 	struct buf err = BUF_INIT, out = BUF_INIT;
 	if (json_parse(text, &v, &err) == 0) {

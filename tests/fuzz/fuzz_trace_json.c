@@ -10,7 +10,7 @@
 #include "tests/fuzz/fuzz_session.h"
 
 static const char *const packets[] = {
-	"jLLDBTraceStart:", "jLLDBTraceStop:", "jLLDBTraceGetState:",
+	"jLLDBTraceStart:",	    "jLLDBTraceStop:",	   "jLLDBTraceGetState:",
 	"jLLDBTraceGetBinaryData:", "jPTStubTraceDecode:", "jPTStubTraceSummary:",
 };
 #define NPACKETS (sizeof(packets) / sizeof(packets[0]))

@@ -28,7 +28,8 @@ int main(int argc, char **argv)
 	for (int done = 0; done < total;) {
 		int n = total - done < BATCH ? total - done : BATCH;
 		for (int i = 0; i < n; i++)
-			if (pthread_create(&t[i], NULL, work, (void *)(unsigned long)(done + i)) != 0)
+			if (pthread_create(&t[i], NULL, work, (void *)(unsigned long)(done + i)) !=
+			    0)
 				return 2;
 		for (int i = 0; i < n; i++)
 			pthread_join(t[i], NULL);
