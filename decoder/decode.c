@@ -56,7 +56,7 @@ int dec_trace_push(struct dec_trace *t, const struct dec_record *rec)
 {
 	struct dec_record *r;
 
-	if (trace_reserve(t, 1))
+	if (t->n == t->cap && trace_reserve(t, 1))
 		return -ENOMEM;
 	r = &t->recs[t->n++];
 	*r = *rec;
@@ -142,6 +142,9 @@ ssize_t dec_psb_offsets(const void *pt, size_t len, uint64_t **out)
 /* One decoding job: trace bytes [begin, end) of the buffer. When stop_ip is set, the linear
  * code after the last packet is followed only up to stop_ip (where the next job begins). */
 struct decode_job {
+	size_t at;	       /* merge: where its records go in the output */
+	uint64_t base;	       /* merge: instructions before its first */
+	struct dec_trace *dst; /* merge: the output */
 	struct dec_image *img;
 	const struct dec_options *opts; /* may be NULL */
 	const uint8_t *pt;
@@ -343,11 +346,26 @@ out:
 	return NULL;
 }
 
+/* Copies a job's records to their place in the output, renumbering instruction indices. */
+static void *merge_job_run(void *arg)
+{
+	struct decode_job *job = arg;
+	struct dec_record *to = job->dst->recs + job->at;
+
+	for (size_t i = 0; i < job->out.n; i++) {
+		to[i] = job->out.recs[i];
+		to[i].insn += job->base;
+	}
+	dec_trace_fini(&job->out);
+	return NULL;
+}
+
 /* Workers take the next job until none is left. */
 struct job_queue {
 	struct decode_job *jobs;
 	size_t n;
-	size_t next; /* atomically incremented */
+	size_t next;		 /* atomically incremented */
+	void *(*run)(void *job); /* decode_job_run or merge_job_run */
 };
 
 static void *worker_run(void *arg)
@@ -356,8 +374,55 @@ static void *worker_run(void *arg)
 	size_t i;
 
 	while ((i = __atomic_fetch_add(&q->next, 1, __ATOMIC_RELAXED)) < q->n)
-		decode_job_run(&q->jobs[i]);
+		q->run(&q->jobs[i]);
 	return NULL;
+}
+
+/* Runs every job of q on the calling thread and up to threads - 1 more. */
+static void run_jobs(struct job_queue *q, pthread_t *tids, unsigned threads)
+{
+	size_t i, started = 0;
+
+	for (i = 0; i + 1 < threads && i + 1 < q->n; i++, started++)
+		if (pthread_create(&tids[i], NULL, worker_run, q))
+			break;
+	worker_run(q);
+	for (i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+}
+
+/* Appends the jobs' records to out: an empty out takes a lone job's mapping as it is, else
+ * out grows once and the workers copy their parts in parallel. */
+static int merge_jobs(struct dec_trace *out, struct decode_job *jobs, size_t njobs, pthread_t *tids,
+		      unsigned threads)
+{
+	struct job_queue q = {jobs, njobs, 0, merge_job_run};
+	size_t n = 0;
+	uint64_t ninsn = 0;
+
+	if (njobs == 1 && out->n == 0) {
+		dec_trace_fini(out);
+		*out = jobs[0].out;
+		dec_trace_init(&jobs[0].out);
+		return 0;
+	}
+	for (size_t i = 0; i < njobs; i++) {
+		jobs[i].dst = out;
+		jobs[i].at = out->n + n;
+		jobs[i].base = out->ninsn + ninsn;
+		n += jobs[i].out.n;
+		ninsn += jobs[i].out.ninsn;
+	}
+	if (trace_reserve(out, n))
+		return -ENOMEM;
+	for (size_t i = 0; i < njobs; i++) {
+		out->ngaps += jobs[i].out.ngaps;
+		out->has_tsc |= jobs[i].out.has_tsc;
+	}
+	run_jobs(&q, tids, threads);
+	out->n += n;
+	out->ninsn += ninsn;
+	return 0;
 }
 
 /* The IP a PSB at off synchronizes to (its PSB+ FUP); false when tracing is off there. */
@@ -401,24 +466,6 @@ static size_t plan_chunks(const uint8_t *pt, size_t len, const uint64_t *psb, si
 	return n;
 }
 
-/* Appends src to dst, renumbering instruction indices. */
-static int trace_append(struct dec_trace *dst, const struct dec_trace *src)
-{
-	if (trace_reserve(dst, src->n))
-		return -ENOMEM;
-	for (size_t i = 0; i < src->n; i++) {
-		struct dec_record *r = &dst->recs[dst->n + i];
-
-		*r = src->recs[i];
-		r->insn += dst->ninsn;
-	}
-	dst->n += src->n;
-	dst->ninsn += src->ninsn;
-	dst->ngaps += src->ngaps;
-	dst->has_tsc |= src->has_tsc;
-	return 0;
-}
-
 int dec_decode(struct dec_image *img, const void *pt, size_t len, const struct dec_options *opts,
 	       struct dec_trace *out)
 {
@@ -428,7 +475,7 @@ int dec_decode(struct dec_image *img, const void *pt, size_t len, const struct d
 	pthread_t *tids;
 	uint64_t *psb = NULL;
 	ssize_t npsb = 0;
-	size_t njobs, i, started = 0;
+	size_t njobs, i;
 	int err = 0;
 
 	if (!img || (!pt && len))
@@ -457,22 +504,16 @@ int dec_decode(struct dec_image *img, const void *pt, size_t len, const struct d
 	if (njobs == 1) {
 		decode_job_run(&jobs[0]);
 	} else {
-		struct job_queue q = {jobs, njobs, 0};
+		struct job_queue q = {jobs, njobs, 0, decode_job_run};
 
-		for (i = 0; i + 1 < threads && i + 1 < njobs; i++, started++)
-			if (pthread_create(&tids[i], NULL, worker_run, &q))
-				break;
-		worker_run(&q);
-		for (i = 0; i < started; i++)
-			pthread_join(tids[i], NULL);
+		run_jobs(&q, tids, threads);
 	}
-	for (i = 0; i < njobs; i++) {
-		if (!err)
-			err = jobs[i].err;
-		if (!err)
-			err = trace_append(out, &jobs[i].out);
+	for (i = 0; i < njobs && !err; i++)
+		err = jobs[i].err;
+	if (!err)
+		err = merge_jobs(out, jobs, njobs, tids, threads);
+	for (i = 0; i < njobs; i++)
 		dec_trace_fini(&jobs[i].out);
-	}
 out:
 	free(jobs);
 	free(tids);
