@@ -82,16 +82,24 @@ void lx_trace_report_step(struct lx_thread *th, uint64_t from_pc, uint64_t to_pc
 		th->obs.resumed(th->obs.ctx, th->tid, to_pc);
 }
 
+/* The next traced step of a thread known to be at pc. */
+static int lx_trace_issue_at(struct lx_target *lt, struct lx_thread *th, int signo, uint64_t pc)
+{
+	th->trace_from = pc;
+	th->trace_async = lx_signal_caught(th->tid, signo);
+	return lx_ptrace_resume(lt, th, true, signo);
+}
+
 static int lx_trace_issue(struct lx_target *lt, struct lx_thread *th, int signo)
 {
-	int r = lx_get_pc(th->tid, &th->trace_from);
+	uint64_t pc;
+	int r = lx_get_pc(th->tid, &pc);
 
 	if (r == -ESRCH) /* killed under us: resuming counts it as running until its exit */
 		return lx_ptrace_resume(lt, th, true, signo);
 	if (r < 0)
 		return r;
-	th->trace_async = lx_signal_caught(th->tid, signo);
-	return lx_ptrace_resume(lt, th, true, signo);
+	return lx_trace_issue_at(lt, th, signo, pc);
 }
 
 /* Wait a little for the step in flight; 0 if it did not finish (the signalfd will see it). */
@@ -170,8 +178,8 @@ void lx_trace_start(struct lx_target *lt, struct lx_thread *th, int signo)
 void lx_trace_step_done(struct lx_target *lt, struct lx_thread *th)
 {
 	uint64_t to = 0;
+	bool have_pc = lx_get_pc(th->tid, &to) == 0;
 
-	lx_get_pc(th->tid, &to);
 	lx_trace_report_step(th, th->trace_from, to);
 	if (th->plan == TGT_RESUME_STEP) { /* the client's single step */
 		th->stop = (struct tgt_thread_stop){
@@ -187,7 +195,8 @@ void lx_trace_step_done(struct lx_target *lt, struct lx_thread *th)
 	}
 	if (lt->phase != LX_RUNNING)
 		return; /* stopping for another thread or an interrupt: stay here */
-	if (lx_trace_issue(lt, th, 0) == 0)
+	/* The pc just read is where the next step starts: no second read per step. */
+	if ((have_pc ? lx_trace_issue_at(lt, th, 0, to) : lx_trace_issue(lt, th, 0)) == 0)
 		lx_trace_schedule(lt);
 }
 
