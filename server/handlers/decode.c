@@ -104,7 +104,7 @@ static int decode_load(struct session *s, pid_t tid, char *msg, size_t msglen)
 		return (int)n;
 	}
 	if (dc.valid && dc.target == s->target && dc.pid == s->pid && dc.tid == tid &&
-	    dc.pt.len == pt.len && memcmp(dc.pt.data, pt.data, pt.len) == 0) {
+	    dc.pt.len == pt.len && (!pt.len || memcmp(dc.pt.data, pt.data, pt.len) == 0)) {
 		buf_fini(&pt);
 		return 0;
 	}
