@@ -145,7 +145,7 @@ class Remote:
                     if self.ack:
                         self.sock.sendall(b"+")
                     return body
-            chunk = self.sock.recv(1 << 20)
+            chunk = self.sock.recv(65536)
             if not chunk:
                 raise EOFError("server closed the connection")
             self.buf += chunk
@@ -180,6 +180,7 @@ def median(xs):
 def header(title):
     print()
     print(f"## {title}")
+    print(f"({time.strftime('%Y-%m-%d %H:%M')}, {machine()})")
 
 
 def row(*cols, widths=(34, 12, 12, 12)):

@@ -64,7 +64,9 @@ def main():
                     except RuntimeError as e:
                         if server == "ptstub":
                             raise
-                        print(f"  ({debugger} through {server}: {e.args[0].splitlines()[0]})")
+                        err = [x for x in e.args[0].splitlines() if "rror" in x]
+                        print(f"  ({debugger} through {server} fails: "
+                              f"{err[0] if err else 'no timing'})")
                         times[server] = None
                         servers = [s for s in servers if s != server]
                         continue
@@ -78,16 +80,18 @@ def main():
     subprocess.run(["rm", "-rf", work])
 
     bl.header(f"Bulk memory read: {MIB} MiB of heap, median of {bl.runs()} runs")
-    bl.row("client / server", "seconds", "MiB/s", "ptstub is")
+    widths = (24, 10, 10, 20)
+    bl.row("client / server", "seconds", "MiB/s", "ptstub is", widths=widths)
     for debugger, times in results.items():
         mine = bl.median(times["ptstub"])
         for server, ts in times.items():
             if ts is None:
-                bl.row(f"{debugger} / {server}", "fails", "-", "-")
+                bl.row(f"{debugger} / {server}", "fails", "-", "-", widths=widths)
                 continue
             t = bl.median(ts)
             bl.row(f"{debugger} / {server}", f"{t:.3f}", f"{MIB / t:.0f}",
-                   "-" if server == "ptstub" else bl.fmt_ratio(t / mine) + " faster")
+                   "-" if server == "ptstub" else bl.fmt_ratio(t / mine) + " as fast",
+                   widths=widths)
 
 
 if __name__ == "__main__":

@@ -5,15 +5,18 @@ are timed, inside the debugger.
 
 Usage: python3 bench/step_bench.py BUILD_DIR   (BENCH_RUNS=n, BENCH_STEPS=n)"""
 import os
+import socket
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as bl  # noqa: E402
 from mem_bench import elapsed  # noqa: E402
 
 STEPS = int(os.environ.get("BENCH_STEPS", "5000"))
-CASES = [("gdb", "ptstub"), ("gdb", "gdbserver"), ("lldb", "ptstub"), ("lldb", "lldb-server")]
+CASES = [("gdb", "ptstub"), ("gdb", "gdbserver"), ("lldb", "ptstub"), ("lldb", "lldb-server"),
+         ("script", "ptstub"), ("script", "gdbserver"), ("script", "lldb-server")]
 
 
 def gdb_steps(port):
@@ -34,6 +37,25 @@ def lldb_steps(port):
                           timeout=600)
 
 
+def script_steps(port, tid):
+    """The server alone: vCont;s and its stop reply, STEPS times, from a scripted client."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    r = bl.Remote(sock)
+    r.start()
+    r.ask("?")
+    step = f"vCont;s:p{tid:x}.{tid:x}"
+    t = time.monotonic()
+    for _ in range(STEPS):
+        reply = r.ask(step)
+        if not reply.startswith(b"T05"):
+            raise RuntimeError(f"step: {reply[:40]!r}")
+    t = time.monotonic() - t
+    r.send("D")
+    sock.close()
+    return t
+
+
 def main():
     spin = bl.program("spin")
     raw = bl.program("rawstep")
@@ -45,6 +67,9 @@ def main():
                                                   text=True, check=True).stdout))
             for debugger, server in CASES:
                 with bl.Server(server, target.pid) as srv:
+                    if debugger == "script":
+                        times[(debugger, server)].append(script_steps(srv.port, target.pid))
+                        continue
                     proc = (gdb_steps if debugger == "gdb" else lldb_steps)(srv.port)
                 times[(debugger, server)].append(elapsed(proc))
 
