@@ -8,7 +8,8 @@ measured in this run:
       thread (target >= 100 M insn/s) and 2 and 4 workers (target >= 1.7x from 2);
   (c) the same live trace decoded by lldb-19 on the client (`thread trace dump info`: its
       decode time) and by ptstub on the server (the first jPTStubTraceDecode reply, timed
-      inside lldb, and the decoder alone on the saved trace) (target >= 3x).
+      from the capture runs of (a): the same path gives the same bytes, checked; and the
+      decoder alone on lldb's saved trace) (target >= 3x).
 
 usage: trace_bench.py [BUILD_DIR]   (BENCH_RUNS=n, BENCH_TRACE_ROUNDS=n, BENCH_TRACE_MIB=n)"""
 import glob
@@ -29,7 +30,7 @@ BUILD = os.path.realpath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(TOP,
 PTSTUB = os.path.join(BUILD, "server", "ptstub")
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 ROUNDS = os.environ.get("BENCH_TRACE_ROUNDS", "2")  # about 37,000 instructions per round
-MIB = os.environ.get("BENCH_TRACE_MIB", "8")
+MIB = os.environ.get("BENCH_TRACE_MIB", "4")
 TRACE_SIZE = 1 << 24  # no wrap
 LLDB = shutil.which("lldb-19") or "lldb"
 
@@ -58,9 +59,13 @@ class Remote:
 
     def __init__(self, port):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=120)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no 40 ms acks
         self.buf = b""
 
     def ask(self, payload):
+        return self.ask_bytes(payload).decode(errors="replace")
+
+    def ask_bytes(self, payload):
         body = payload.encode().replace(b"}", b"}]")
         self.sock.sendall(b"$" + body + b"#%02x" % (sum(body) & 0xFF))
         while True:
@@ -71,7 +76,7 @@ class Remote:
                 raw, self.buf = self.buf[start + 1:end], self.buf[end + 3:]
                 self.sock.sendall(b"+")
                 return re.sub(rb"\}(.)", lambda m: bytes([m.group(1)[0] ^ 0x20]), raw,
-                              flags=re.S).decode(errors="replace")
+                              flags=re.S)
             chunk = self.sock.recv(1 << 20)
             if not chunk:
                 raise EOFError("ptstub closed the connection")
@@ -79,7 +84,8 @@ class Remote:
 
 
 def ptstub_capture(work):
-    """(instructions, seconds) of one traced continue from marker to marker."""
+    """One traced continue from marker to marker: (instructions, seconds, seconds of the
+    first jPTStubTraceDecode reply (the decode), the trace bytes)."""
     tmp = tempfile.mkdtemp(prefix="trace-bench-")
     fifo = os.path.join(tmp, "port")
     os.mkfifo(fifo)
@@ -101,9 +107,13 @@ def ptstub_capture(work):
         t0 = time.perf_counter()
         r.ask("vCont;c")  # the second marker
         seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
         page = json.loads(r.ask('jPTStubTraceDecode:{"count":1,"symbols":false,'
                                 '"disassembly":false}'))
-        return page["total"], seconds
+        reply = time.perf_counter() - t0
+        trace = r.ask_bytes('jLLDBTraceGetBinaryData:{"cpuId":null,"kind":"iptTrace",'
+                            '"tid":%d,"type":"intel-pt"}' % tid)
+        return page["total"], seconds, reply, trace
     finally:
         srv.kill()
         srv.wait()
@@ -123,8 +133,8 @@ def decode_numbers(argv):
 
 
 def lldb_session(work, tmp):
-    """lldb-19 traces the same path; returns (lldb decode s, ptstub reply s, items, bundle
-    trace file, maps file)."""
+    """lldb-19 traces the same path; returns (lldb decode s, items, bundle trace file, maps
+    file)."""
     maps = os.path.join(tmp, "maps")
     bundle = os.path.join(tmp, "bundle")
     script = os.path.join(tmp, "lldb.script")
@@ -135,10 +145,6 @@ def lldb_session(work, tmp):
             f"process launch -- {ROUNDS}",
             f"thread trace start -s {TRACE_SIZE}",
             "continue",
-            "script import time; bench_t0 = time.perf_counter()",
-            "process plugin packet send 'jPTStubTraceDecode:{\"count\":1,\"symbols\":false,"
-            "\"disassembly\":false}]'",
-            "script print('PTSTUB-REPLY-SECONDS %.6f' % (time.perf_counter() - bench_t0))",
             "thread trace dump info",
             f"script open('{maps}', 'w').write(open('/proc/%d/maps' % "
             "lldb.process.GetProcessID()).read())",
@@ -148,12 +154,11 @@ def lldb_session(work, tmp):
     out = subprocess.run([LLDB, "--no-lldbinit", "-b", "-s", script], capture_output=True,
                          text=True, env=env, timeout=600).stdout
     lldb_s = re.search(r"Decoding instructions: ([\d.]+)s", out)
-    reply_s = re.search(r"PTSTUB-REPLY-SECONDS ([\d.]+)", out)
     items = re.search(r"Total number of trace items: (\d+)", out)
     traces = glob.glob(os.path.join(bundle, "**", "*.intelpt_trace"), recursive=True)
-    if not (lldb_s and reply_s and items and traces):
+    if not (lldb_s and items and traces):
         raise RuntimeError("lldb session:\n" + out[-3000:])
-    return float(lldb_s.group(1)), float(reply_s.group(1)), int(items.group(1)), traces[0], maps
+    return float(lldb_s.group(1)), int(items.group(1)), traces[0], maps
 
 
 def row(*cols):
@@ -170,12 +175,13 @@ def main():
     print(f"# trace bench: {cpu}, {os.cpu_count()} cpus; medians of {RUNS} runs")
 
     # (a) capture
-    raw, soft, insns = [], [], 0
+    raw, soft, replies, insns, trace = [], [], [], 0, b""
     for _ in range(RUNS):
         steps, s = raw_steps(stepper, work)
         raw.append(steps / s)
-        insns, s = ptstub_capture(work)
+        insns, s, reply, trace = ptstub_capture(work)
         soft.append(insns / s)
+        replies.append(reply)
     raw_rate, soft_rate = statistics.median(raw), statistics.median(soft)
     print(f"\n## capture: trace_work {ROUNDS} rounds, {insns} instructions")
     row("", "steps/s", "vs raw")
@@ -194,27 +200,29 @@ def main():
             f"{d['insns'] / t / 1e6:.1f}", f"{d['t1'] / t:.2f}x")
 
     # (c) the same live trace: lldb-19 on the client, ptstub on the server
-    lldb, reply, server = [], [], []
+    lldb, server, same = [], [], True
     tmp = tempfile.mkdtemp(prefix="trace-bench-lldb-")
     try:
         for i in range(RUNS):
             run_dir = os.path.join(tmp, str(i))
             os.makedirs(run_dir)
-            lldb_s, reply_s, items, trace, maps = lldb_session(work, run_dir)
+            lldb_s, items, bundle_trace, maps = lldb_session(work, run_dir)
             lldb.append(lldb_s)
-            reply.append(reply_s)
-            server.append(decode_numbers([decoder, "file", trace, maps]))
+            server.append(decode_numbers([decoder, "file", bundle_trace, maps]))
+            with open(bundle_trace, "rb") as f:
+                same &= f.read() == trace
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    lldb_s, reply_s = statistics.median(lldb), statistics.median(reply)
+    lldb_s, reply_s = statistics.median(lldb), statistics.median(replies)
     one = statistics.median(s["t1"] for s in server)
     n = server[0]["insns"]
     print(f"\n## the same live trace: {n:.0f} instructions ({items} lldb trace items), "
-          f"{server[0]['bytes'] / 1024:.0f} KiB")
+          f"{server[0]['bytes'] / 1024:.0f} KiB; lldb's bundle and ptstub's capture "
+          f"{'are byte for byte the same' if same else 'DIFFER'}")
     row("", "seconds", "M insn/s", "vs lldb-19")
     row("lldb-19 client decode (`thread trace dump info`)", f"{lldb_s:.3f}",
         f"{n / lldb_s / 1e6:.1f}" if lldb_s else "-", "1.00x")
-    row("ptstub: first jPTStubTraceDecode reply (in lldb)", f"{reply_s:.3f}",
+    row("ptstub: first jPTStubTraceDecode reply", f"{reply_s:.4f}",
         f"{n / reply_s / 1e6:.1f}", f"{lldb_s / reply_s:.2f}x")
     row("ptstub decoder alone, 1 thread", f"{one:.4f}", f"{n / one / 1e6:.1f}",
         f"{lldb_s / one:.2f}x")
