@@ -2,8 +2,9 @@
 # captures with PT (the software backend here: no BTS, no PT hardware) and serves the blocks it
 # decodes itself, so gdb needs no libipt. Checked: qSupported, btrace-conf <bts size>, the
 # instruction and function-call histories over a call, delta reads that gdb stitches (the
-# oldest block begins at 0x0), replay, stepping and a second continue under trace, and that the
-# bts instruction history equals the pt one for the same path.
+# oldest block begins at 0x0), replay, stepping and a second continue under trace, a refused
+# delta after the pc moved untraced (gdb reads `new`), and that the bts instruction history
+# equals the pt one for the same path.
 #   test_trace_bts.py --server-path build/server/ptstub --programs build/tests/programs \
 #                     --source tests/programs [-v]
 import os
@@ -80,6 +81,11 @@ def record_bts(cfg):
         "continue",
         "info record",
         "record function-call-history",
+        # The pc moves without trace: the delta is refused, gdb reads `new` instead.
+        "set debug remote 1",
+        "set $pc = sample_before_watch",
+        "info record",
+        "set debug remote 0",
         "record stop",
         "kill",
     ])
@@ -127,7 +133,11 @@ def record_bts(cfg):
     c.require(len(counts) >= 4 and counts[0] == counts[1] and
               counts[2] == counts[0] + 2 and counts[3] > counts[2],
               f"instruction counts: first continue, replay, two stepi, continue: {counts}")
-    never(c, r"Packet received: E\.", "an error reply (gdb fell back to a full read)")
+    logged(c, r"Packet received: E\.Overflow\.\n.*Sending packet: \$qXfer:btrace:read:new:0,"
+           r".*\n.*Packet received: [lm]<!DOCTYPE btrace SYSTEM.*<block begin=",
+           "a moved pc: the delta refused, then a full read")
+    errors = re.findall(r"Packet received: E\.", c.s.transcript)
+    c.require(len(errors) == 1, f"error replies: {len(errors)}, expected the one refused delta")
     never(c, r"Could not enable branch tracing", "Qbtrace:bts failed")
     never(c, r"Error while trying to read delta trace", "gdb could not stitch a delta")
     never(c, r"may be (corrupted|incomplete)", "gdb found a bad block")
