@@ -173,6 +173,89 @@ enum handler_result handle_z(struct session *s, const char *args, size_t len)
  * and LLDB's region walk simply goes on to the next piece. */
 #define DIRTY_PAGES_PER_REPLY ((SESSION_PACKET_SIZE - 1024) / 17)
 
+/* The memory map of the last qMemoryRegionInfo, kept while the process stays stopped: LLDB
+ * walks every region one packet at a time, and /proc/PID/maps is slow to make. Once a query
+ * starts where the previous reply ended (a walk), the dirty pages from there to the top are
+ * scanned in one go and kept too, instead of one scan (and one maps read) per region. */
+static struct {
+	struct target *target; /* NULL: nothing kept */
+	struct tgt_region *r;
+	size_t n;
+	uint64_t next;         /* where the last reply's region ended */
+	bool walk;             /* dirty pages of [walk_from, top) are known */
+	uint64_t walk_from;
+	uint64_t *dirty;       /* ascending page addresses */
+	size_t ndirty;
+} map_cache;
+
+void regions_forget(void)
+{
+	free(map_cache.r);
+	free(map_cache.dirty);
+	memset(&map_cache, 0, sizeof(map_cache));
+}
+
+static int regions_read(struct session *s, struct tgt_region **r, size_t *n)
+{
+	if (s->running || map_cache.target != s->target) {
+		regions_forget();
+		int rc = s->target->ops->regions(s->target, &map_cache.r, &map_cache.n);
+		if (rc < 0)
+			return rc;
+		if (!s->running)
+			map_cache.target = s->target;
+	}
+	*r = map_cache.r;
+	*n = map_cache.n;
+	return 0;
+}
+
+/* First index of pages[0..n) at or above addr. */
+static size_t pages_lower_bound(const uint64_t *pages, size_t n, uint64_t addr)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (pages[mid] < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Dirty pages of mapping m: *pages points into the walk's list (nothing to free) or is a
+ * fresh array to free (*owned). False when they cannot be told. */
+static bool region_dirty(struct session *s, const struct tgt_region *m, uint64_t addr,
+			 uint64_t **pages, size_t *n, bool *owned)
+{
+	if (!map_cache.walk && map_cache.target == s->target && addr == map_cache.next &&
+	    map_cache.n) {
+		uint64_t top = map_cache.r[map_cache.n - 1].end;
+		if (s->target->ops->dirty_pages(s->target, m->start, top, &map_cache.dirty,
+						&map_cache.ndirty) == 0) {
+			map_cache.walk = true;
+			map_cache.walk_from = m->start;
+		} else {
+			free(map_cache.dirty);
+			map_cache.dirty = NULL;
+			map_cache.ndirty = 0;
+		}
+	}
+	if (map_cache.walk && map_cache.target == s->target && m->start >= map_cache.walk_from) {
+		size_t first = pages_lower_bound(map_cache.dirty, map_cache.ndirty, m->start);
+		size_t last = pages_lower_bound(map_cache.dirty, map_cache.ndirty, m->end);
+		*pages = map_cache.dirty + first;
+		*n = last - first;
+		*owned = false;
+		return true;
+	}
+	*pages = NULL;
+	*n = 0;
+	*owned = true;
+	return s->target->ops->dirty_pages(s->target, m->start, m->end, pages, n) == 0;
+}
+
 /* The piece of mapping m that holds addr: [*start, *end) and its dirty pages, as pages[*first]
  * onwards, *count of them. Pieces are cut at fixed positions of the mapping's dirty list, so
  * every address of the mapping always falls in the same piece. */
@@ -192,7 +275,8 @@ static void put_region(struct session *s, const struct tgt_region *m, uint64_t a
 {
 	uint64_t *pages = NULL, start = m->start, end = m->end;
 	size_t n = 0, first = 0, count = 0;
-	bool known = s->target->ops->dirty_pages(s->target, m->start, m->end, &pages, &n) == 0;
+	bool owned;
+	bool known = region_dirty(s, m, addr, &pages, &n, &owned);
 	if (known)
 		region_piece(m, addr, pages, n, &start, &end, &first, &count);
 	buf_printf(&s->reply, "start:%llx;size:%llx;permissions:%s%s%s;", (unsigned long long)start,
@@ -216,38 +300,9 @@ static void put_region(struct session *s, const struct tgt_region *m, uint64_t a
 		}
 		buf_putc(&s->reply, ';');
 	}
-	free(pages);
-}
-
-/* The memory map of the last qMemoryRegionInfo, kept while the process stays stopped: LLDB
- * walks every region one packet at a time, and /proc/PID/maps is slow to make. */
-static struct {
-	struct target *target; /* NULL: nothing kept */
-	struct tgt_region *r;
-	size_t n;
-} map_cache;
-
-void regions_forget(void)
-{
-	free(map_cache.r);
-	map_cache.r = NULL;
-	map_cache.n = 0;
-	map_cache.target = NULL;
-}
-
-static int regions_read(struct session *s, struct tgt_region **r, size_t *n)
-{
-	if (s->running || map_cache.target != s->target) {
-		regions_forget();
-		int rc = s->target->ops->regions(s->target, &map_cache.r, &map_cache.n);
-		if (rc < 0)
-			return rc;
-		if (!s->running)
-			map_cache.target = s->target;
-	}
-	*r = map_cache.r;
-	*n = map_cache.n;
-	return 0;
+	map_cache.next = end;
+	if (owned)
+		free(pages);
 }
 
 enum handler_result handle_qMemoryRegionInfo(struct session *s, const char *args, size_t len)
@@ -276,6 +331,7 @@ enum handler_result handle_qMemoryRegionInfo(struct session *s, const char *args
 		uint64_t gap_end = i < n ? r[i].start : 0;
 		buf_printf(&s->reply, "start:%llx;size:%llx;", (unsigned long long)gap_start,
 			   (unsigned long long)(gap_end - gap_start));
+		map_cache.next = gap_end;
 		return HANDLER_REPLY;
 	}
 	put_region(s, &r[i], addr);
