@@ -15,6 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 
+from test_trace_gdb import check_histories  # noqa: E402
 from test_trace_lldb import never, run_all  # noqa: E402
 
 HISTORY = re.compile(r"^(\d+)\s+0x([0-9a-f]+) <([\w.@]+)\+(\d+)>:", re.M)
@@ -105,17 +106,7 @@ def record_bts(cfg):
     c.see(r"Recording format: Branch Trace Store\.")
     c.see(r"Buffer size: 64kB\.")
     c.see(r"Recorded (\d+) instructions in 5 functions \(0 gaps\)", "no gaps")
-    c.see(r"<sample_break_here\+\d+>:\s+call\s+0x[0-9a-f]+ <sample_helper>", "the call")
-    c.see(r"<sample_helper\+0>:\s+push\s+%rbp", "sample_helper's first instruction")
-    c.see(r"<sample_helper\+\d+>:\s+ret", "sample_helper's return")
-    c.see(r"<sample_break_here\+\d+>:\s+ret", "sample_break_here returns")
-    c.see(r"<run_basic\+\d+>:\s+call\s+0x[0-9a-f]+ <sample_before_watch>", "the next call")
-    c.see(r"<sample_before_watch\+1>:\s+mov\s+%rsp,%rbp", "up to the breakpoint")
-    c.see(r"^1\s+sample_break_here$", "call history: sample_break_here")
-    c.see(r"^2\s+sample_helper$", "call history: sample_helper")
-    c.see(r"^3\s+sample_break_here$", "call history: back in sample_break_here")
-    c.see(r"^4\s+run_basic$", "call history: run_basic")
-    c.see(r"^5\s+sample_before_watch$", "call history: sample_before_watch")
+    check_histories(c)
     c.see(r'received: "l<!DOCTYPE btrace SYSTEM "btrace\.dtd">\\x0a<btrace version="1\.0">'
           r'\\x0a<block begin="0x[0-9a-f]+" end="0x[0-9a-f]+"/>',
           "a full read by hand: blocks")

@@ -14,6 +14,22 @@ import harness  # noqa: E402
 from test_trace_lldb import never, run_all  # noqa: E402
 
 
+def check_histories(c):
+    """The instruction and function-call histories of the path from sample_break_here to
+    sample_before_watch, oldest first (one listing of each, in that order)."""
+    c.see(r"<sample_break_here\+\d+>:\s+call\s+0x[0-9a-f]+ <sample_helper>", "the call")
+    c.see(r"<sample_helper\+0>:\s+push\s+%rbp", "sample_helper's first instruction")
+    c.see(r"<sample_helper\+\d+>:\s+ret", "sample_helper's return")
+    c.see(r"<sample_break_here\+\d+>:\s+ret", "sample_break_here returns")
+    c.see(r"<run_basic\+\d+>:\s+call\s+0x[0-9a-f]+ <sample_before_watch>", "the next call")
+    c.see(r"<sample_before_watch\+1>:\s+mov\s+%rsp,%rbp", "up to the breakpoint")
+    c.see(r"^1\s+sample_break_here$", "call history: sample_break_here")
+    c.see(r"^2\s+sample_helper$", "call history: sample_helper")
+    c.see(r"^3\s+sample_break_here$", "call history: back in sample_break_here")
+    c.see(r"^4\s+run_basic$", "call history: run_basic")
+    c.see(r"^5\s+sample_before_watch$", "call history: sample_before_watch")
+
+
 def record_pt(cfg, transport):
     s = harness.Session(cfg, "gdb", transport, "btrace-pt", args=["basic"])
     s.run([
@@ -61,17 +77,7 @@ def record_pt(cfg, transport):
     first = c.see(r"Recorded (\d+) instructions in (\d+) functions \(0 gaps\)", "no gaps")
     # The traced path, oldest first.
     c.see(r"<sample_break_here\+\d+>:", "instructions of sample_break_here")
-    c.see(r"<sample_break_here\+\d+>:\s+call\s+0x[0-9a-f]+ <sample_helper>", "the call")
-    c.see(r"<sample_helper\+0>:\s+push\s+%rbp", "sample_helper's first instruction")
-    c.see(r"<sample_helper\+\d+>:\s+ret", "sample_helper's return")
-    c.see(r"<sample_break_here\+\d+>:\s+ret", "sample_break_here returns")
-    c.see(r"<run_basic\+\d+>:\s+call\s+0x[0-9a-f]+ <sample_before_watch>", "the next call")
-    c.see(r"<sample_before_watch\+1>:\s+mov\s+%rsp,%rbp", "up to the breakpoint")
-    c.see(r"^1\s+sample_break_here$", "call history: sample_break_here")
-    c.see(r"^2\s+sample_helper$", "call history: sample_helper")
-    c.see(r"^3\s+sample_break_here$", "call history: back in sample_break_here")
-    c.see(r"^4\s+run_basic$", "call history: run_basic")
-    c.see(r"^5\s+sample_before_watch$", "call history: sample_before_watch")
+    check_histories(c)
     c.see(r"\(gdb\) |0x[0-9a-f]+\s+54\s+\{", "reverse-stepi into replay")
     c.see(r"Replay in progress", "info record while replaying")
     c.see(r"^55\s+global_counter\+\+;", "record goto end: back to the live position")
