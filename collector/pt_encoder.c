@@ -543,19 +543,10 @@ void ptenc_get_stats(const struct ptenc *e, struct ptenc_stats *out)
 	*out = e->stats;
 }
 
-ssize_t ptenc_write_file(const char *path, const struct ptenc_config *cfg,
-			 const struct ptenc_step *steps, size_t n, ptenc_read_fn *read, void *ctx)
+int ptenc_replay(struct ptenc *e, const struct ptenc_step *steps, size_t n)
 {
-	struct ptenc_config c = *cfg;
-	struct buf out = BUF_INIT;
-	struct ptenc *e;
-	ssize_t ret = 0;
-	int fd;
+	int ret = 0;
 
-	c.size = sizeof(c);
-	e = ptenc_alloc(&c, read, ctx);
-	if (!e)
-		return -ENOMEM;
 	for (size_t i = 0; i < n && ret >= 0; i++) {
 		const struct ptenc_step *s = &steps[i];
 
@@ -576,6 +567,23 @@ ssize_t ptenc_write_file(const char *path, const struct ptenc_config *cfg,
 		if (ret == -EFAULT)
 			ret = 0; /* unreadable instruction: treated as an async transfer */
 	}
+	return ret < 0 ? ret : 0;
+}
+
+ssize_t ptenc_write_file(const char *path, const struct ptenc_config *cfg,
+			 const struct ptenc_step *steps, size_t n, ptenc_read_fn *read, void *ctx)
+{
+	struct ptenc_config c = *cfg;
+	struct buf out = BUF_INIT;
+	struct ptenc *e;
+	ssize_t ret = 0;
+	int fd;
+
+	c.size = sizeof(c);
+	e = ptenc_alloc(&c, read, ctx);
+	if (!e)
+		return -ENOMEM;
+	ret = ptenc_replay(e, steps, n);
 	if (ret >= 0)
 		ret = ptenc_read(e, &out);
 	ptenc_free(e);

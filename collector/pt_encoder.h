@@ -96,6 +96,10 @@ struct ptenc_step {
 	uint64_t from, to; /* RESUME and STOP use from only */
 };
 
+/* Feeds steps[0..n) to e in order (an unreadable instruction counts as an asynchronous
+ * transfer). 0 or the first other error. */
+int ptenc_replay(struct ptenc *e, const struct ptenc_step *steps, size_t n);
+
 /* Encodes steps[0..n) with cfg (ring_size 0 = keep everything) and writes the trace to path.
  * Returns bytes written or a negative errno. */
 ssize_t ptenc_write_file(const char *path, const struct ptenc_config *cfg,

@@ -8,8 +8,8 @@
  *   trace_decode file TRACE MAPS     decodes a saved trace (e.g. from an LLDB bundle) with the
  *                                    code of the mappings listed in MAPS (/proc/PID/maps text).
  *
- * Prints one line: "bytes B insns N records R t1 S t2 S t4 S" (seconds for 1, 2 and 4 workers). Built by
- * bench/trace_bench.py against a build directory's static libraries. */
+ * Prints one line: "bytes B insns N records R t1 S t2 S t4 S" (seconds for 1, 2 and 4 workers).
+ * Built by bench/trace_bench.py against a build directory's static libraries. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
@@ -149,16 +149,7 @@ static void synthesize(const struct ptenc_step *steps, size_t n, size_t mib, str
 	if (!e)
 		die("ptenc_alloc");
 	do {
-		for (size_t i = 0; i < n; i++) {
-			const struct ptenc_step *s = &steps[i];
-
-			if (s->kind == PTENC_RESUME)
-				ptenc_resume(e, s->from);
-			else if (s->kind == PTENC_STOP)
-				ptenc_stop(e, s->from);
-			else
-				ptenc_step(e, s->from, s->to);
-		}
+		ptenc_replay(e, steps, n);
 		ptenc_get_stats(e, &st);
 	} while (st.bytes < mib << 20);
 	ptenc_read(e, out);
@@ -272,12 +263,13 @@ int main(int argc, char **argv)
 	double t4 = time_decode(img, &pt, 4, &n4, &recs);
 
 	if (n1 != n2 || n1 != n4) {
-		fprintf(stderr, "trace_decode: workers disagree: %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
-			n1, n2, n4);
+		fprintf(stderr,
+			"trace_decode: workers disagree: %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", n1,
+			n2, n4);
 		return 1;
 	}
-	printf("bytes %zu insns %" PRIu64 " records %zu t1 %.6f t2 %.6f t4 %.6f\n", pt.len, n1, recs,
-	       t1, t2, t4);
+	printf("bytes %zu insns %" PRIu64 " records %zu t1 %.6f t2 %.6f t4 %.6f\n", pt.len, n1,
+	       recs, t1, t2, t4);
 	dec_image_free(img);
 	buf_fini(&pt);
 	return 0;

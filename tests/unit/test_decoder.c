@@ -113,16 +113,7 @@ static int encode(struct run *r, unsigned repeat, bool tsc, struct buf *out)
 	if (!e)
 		return -ENOMEM;
 	for (unsigned k = 0; k < repeat; k++)
-		for (size_t i = 0; i < r->nsteps; i++) {
-			const struct ptenc_step *s = &r->steps[i];
-
-			if (s->kind == PTENC_RESUME)
-				ptenc_resume(e, s->from);
-			else if (s->kind == PTENC_STOP)
-				ptenc_stop(e, s->from);
-			else
-				ptenc_step(e, s->from, s->to);
-		}
+		ptenc_replay(e, r->steps, r->nsteps);
 	ptenc_read(e, out);
 	ptenc_free(e);
 	return 0;
