@@ -123,6 +123,10 @@ class Remote:
 
     def __init__(self, sock):
         self.sock = sock
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            # An ack and the next packet are two small writes: without this, Nagle holds
+            # the second until the server's delayed ack (40 ms).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
         self.ack = True
 
