@@ -468,6 +468,7 @@ void session_free(struct session *s)
 {
 	if (!s)
 		return;
+	forget_stop_state(); /* its target is gone or going */
 	if (!s->closing) {
 		loop_del_fd(s->loop, s->in_fd);
 		if (s->out_fd != s->in_fd)
