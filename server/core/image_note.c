@@ -6,7 +6,7 @@
  *   u64 load_address  where the image's ELF header is mapped
  *   u64 load_bias     load_address minus the first PT_LOAD's page-aligned p_vaddr
  *   u32 flags         1 main executable, 2 dynamic loader, 4 vDSO,
- *                     8 executing (a thread's pc or a return address on a stack is in it)
+ *                     8 executing (a frame of some thread's stack is in it: unwind.c)
  *   u16 build_id_len  bytes of the GNU build-id (0 if none)
  *   u16 path_len      bytes of the path including its NUL
  *   build_id bytes, path bytes, zero padding to a multiple of 8. */
