@@ -170,6 +170,30 @@ def killed_while(mode):
     no_leftovers()
 
 
+def trace_ring_wrap():
+    """A 4 KiB trace ring wrapped many times over: the state, the bytes and the decode of what
+    is left stay consistent, and an interrupt still stops the traced thread."""
+    srv, c = start([MANY, "spin"])
+    tid = int(re.search(r"thread:([0-9a-f]+);", c.text("?")).group(1), 16)
+    expect(c.text("jLLDBTraceStart:" + TRACE) == "OK", "process trace did not start")
+    c.send_raw(frame("vCont;c"))
+    time.sleep(1.5)
+    c.send_raw(b"\x03")
+    stop = c.reply().decode()
+    expect(stop.startswith("T"), f"interrupt under trace: {stop!r}")
+    state = c.text('jLLDBTraceGetState:{"type":"intel-pt"}')
+    size = re.search(r'"tid":%d,"binaryData":\[\{"kind":"iptTrace","size":(\d+)' % tid, state)
+    expect(size and int(size.group(1)) <= 4096, f"state after wrapping: {state[:200]!r}")
+    data = c.packet('jLLDBTraceGetBinaryData:{"type":"intel-pt","kind":"iptTrace","tid":%d}'
+                    % tid)
+    expect(len(data) == int(size.group(1)), f"{len(data)} bytes, the state said {size.group(1)}")
+    summary = c.text('jPTStubTraceSummary:{"tid":%d}' % tid)
+    expect(summary.startswith("{"), f"decode of a wrapped ring: {summary[:200]!r}")
+    c.close()
+    ends_cleanly(srv)
+    no_leftovers()
+
+
 def threads_200_traced():
     srv, c = start([MANY, "200"])
     expect(c.text("jLLDBTraceStart:" + TRACE) == "OK", "process trace did not start")
@@ -262,6 +286,7 @@ SCENARIOS = [
     ("debuggee SIGKILLed while running", lambda: killed_while("running")),
     ("debuggee SIGKILLed while stepping", lambda: killed_while("stepping")),
     ("debuggee SIGKILLed while traced", lambda: killed_while("traced")),
+    ("4 KiB trace ring wrapped, then interrupted, read and decoded", trace_ring_wrap),
     ("200 threads created and exiting under process trace", threads_200_traced),
     ("save-core into a full tmpfs and a read-only directory", save_core_full_and_read_only),
 ]
