@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "collector/collector.h"
 #include "server/core/core.h"
 #include "server/decode_cli.h"
 #include "server/log.h"
@@ -59,6 +60,9 @@ static const char usage[] =
 	"                                    debuggee maps)\n"
 	"  --core-on-crash DIR               when the program stops with a fatal signal, write a\n"
 	"                                    skinny core DIR/core.PID.SIG before reporting it\n"
+	"  --trace-backend auto|hw|sw        processor trace capture: Intel PT hardware (perf), the\n"
+	"                                    software backend (ptrace single steps), or hardware\n"
+	"                                    where the intel_pt PMU exists (default)\n"
 	"  --no-disable-aslr                 keep address randomization for launched programs\n"
 	"  -h, --help                        this text\n"
 	"  --version                         print the version\n";
@@ -154,6 +158,14 @@ static void parse_args(int argc, char **argv, int first, struct cmdline *c)
 			c->opts.allow_file_access = true;
 		} else if (is_option(o, "--core-on-crash")) {
 			c->opts.core_on_crash = option_value(argc, argv, &i, "--core-on-crash");
+		} else if (is_option(o, "--trace-backend")) {
+			enum col_backend b;
+			const char *v = option_value(argc, argv, &i, "--trace-backend");
+			if (col_backend_parse(v, &b) < 0) {
+				fprintf(stderr, "ptstub: --trace-backend: '%s' is not auto, hw or sw\n", v);
+				exit(2);
+			}
+			c->opts.trace_backend = (int)b;
 		} else if (strcmp(o, "--no-disable-aslr") == 0) {
 			c->opts.disable_aslr = false;
 		} else if (a[0] == '-' && a[1]) {

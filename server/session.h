@@ -28,6 +28,7 @@ struct server_opts {
 	bool stdio_transport;       /* client on stdin/stdout: keep the debuggee off them */
 	bool disable_aslr;          /* default for launches (lldb-server: on) */
 	const char *core_on_crash;  /* directory for --core-on-crash, or NULL */
+	int trace_backend;          /* enum col_backend: --trace-backend auto|hw|sw */
 };
 
 /* Launch settings a client sends before vRun/A (QEnvironment*, QSetWorkingDir, ...). */

@@ -25,7 +25,7 @@ struct collector *trace_collector(struct session *s)
 		reply_error_text(s, ESRCH, "Process not running.");
 		return NULL;
 	}
-	int rc = col_create(COL_BACKEND_AUTO, s->target, NULL, &c, err, sizeof(err));
+	int rc = col_create((enum col_backend)s->opts->trace_backend, s->target, NULL, &c, err, sizeof(err));
 	if (rc < 0) {
 		reply_error_text(s, rc, "%s", err);
 		return NULL;
