@@ -252,6 +252,14 @@ int loop_run(struct loop *loop)
 	return loop->code;
 }
 
+void loop_drain(struct loop *loop)
+{
+	loop->stopping = false;
+	for (int guard = 0; loop->deferred && guard < 64; guard++)
+		run_deferred(loop);
+	loop->stopping = true;
+}
+
 void loop_stop(struct loop *loop, int code)
 {
 	loop->stopping = true;

@@ -27,6 +27,9 @@ void loop_del_timer(struct loop *loop, int64_t id);
  * do long work, such as a software-trace step loop, in slices without starving the client). */
 int64_t loop_defer(struct loop *loop, loop_call_proc *proc, void *data);
 int loop_run(struct loop *loop);     /* until loop_stop; returns the code given to it */
+/* Run the deferred calls still queued when loop_run returned (cleanups such as freeing a
+ * closed session or a finished target), and those they queue, until none is left. */
+void loop_drain(struct loop *loop);
 void loop_stop(struct loop *loop, int code);
 
 #endif

@@ -400,6 +400,7 @@ static int gdbserver_main(int argc, char **argv, int first)
 	if (!server.loop || prepare_target(&c) < 0 || serve(&c) < 0)
 		return 1;
 	int rc = loop_run(server.loop);
+	loop_drain(server.loop); /* a finished target or a closed session still to be freed */
 	/* A session closed in the last turn of the loop was not freed by its deferred call. */
 	if (server.closing)
 		free_session(server.loop, server.closing);
