@@ -1,5 +1,6 @@
 /* collector/collector.c — backend choice (hardware intel_pt PMU, else software PT, or forced)
  * and the checks every backend shares. */
+#include <fcntl.h>
 #include "collector/collector.h"
 
 #include <errno.h>
@@ -116,4 +117,22 @@ int col_process_threads(struct collector *c, struct col_config *cfg, pid_t *tids
 	if ((err = col_check_process_limit(c, cfg, (size_t)n)))
 		return err;
 	return n;
+}
+
+int col_read_file(const char *path, struct buf *out)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	do {
+		n = read(fd, buf_tail(out, 65536), 65536);
+		if (n > 0)
+			buf_commit(out, (size_t)n);
+		else if (n < 0 && errno != EINTR)
+			err = -errno;
+	} while (n != 0 && !err);
+	close(fd);
+	return err;
 }

@@ -183,6 +183,8 @@ int col_check_process_limit(struct collector *c, const struct col_config *cfg, s
 void col_emulated_cpu(struct col_cpu *out);
 void col_emulated_cpuinfo(struct buf *out); /* /proc/cpuinfo-shaped text, one per host cpu */
 void col_host_cpu(struct col_cpu *out);	    /* from CPUID */
+/* Append the whole file at path to out. Returns 0 or -errno. */
+int col_read_file(const char *path, struct buf *out);
 int col_host_cpuinfo(struct buf *out);	    /* contents of /proc/cpuinfo */
 
 #endif

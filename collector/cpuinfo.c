@@ -61,19 +61,5 @@ void col_host_cpu(struct col_cpu *out)
 
 int col_host_cpuinfo(struct buf *out)
 {
-	int fd = open("/proc/cpuinfo", O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-	int err = 0;
-
-	if (fd < 0)
-		return -errno;
-	do {
-		n = read(fd, buf_tail(out, 4096), 4096);
-		if (n > 0)
-			buf_commit(out, (size_t)n);
-		else if (n < 0 && errno != EINTR)
-			err = -errno;
-	} while (n != 0 && !err);
-	close(fd);
-	return err;
+	return col_read_file("/proc/cpuinfo", out);
 }

@@ -30,24 +30,6 @@ static struct recpt *to_recpt(struct collector *c)
 	return (struct recpt *)c;
 }
 
-int recpt_read_file(const char *path, struct buf *out)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	do {
-		n = read(fd, buf_tail(out, 65536), 65536);
-		if (n > 0)
-			buf_commit(out, (size_t)n);
-		else if (n < 0 && errno != EINTR)
-			err = -errno;
-	} while (n != 0 && !err);
-	close(fd);
-	return err;
-}
-
 static struct recpt_thread *find_thread(struct recpt *r, pid_t tid)
 {
 	for (size_t i = 0; i < r->nthreads; i++)
@@ -239,7 +221,7 @@ static int add_thread(struct recpt *r, pid_t tid, const char *path)
 	int err;
 
 	buf_init(&th->bytes);
-	err = recpt_read_file(path, &th->bytes);
+	err = col_read_file(path, &th->bytes);
 	if (err) {
 		buf_fini(&th->bytes);
 		snprintf(r->c.warnings + strlen(r->c.warnings),

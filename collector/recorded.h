@@ -27,7 +27,5 @@ struct recpt_source {
 int recpt_create(struct target *t, const struct recpt_source *src, struct collector **out,
 		 char *err, size_t errlen);
 
-/* Appends the whole file at path to out. Returns 0 or -errno. */
-int recpt_read_file(const char *path, struct buf *out);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "collector/collector.h"
 #include "collector/recorded.h"
 #include "protocol/json.h"
 #include "server/recorded/bundle.h"
@@ -22,7 +23,7 @@ static int read_json(struct bundle *b, const char *name, yajl_val *out)
 	int ret;
 
 	snprintf(path, sizeof(path), "%s/%s", b->dir, name);
-	ret = recpt_read_file(path, &text);
+	ret = col_read_file(path, &text);
 	if (ret)
 		buf_printf(&b->diag, "%s: missing (%s)", name, strerror(-ret));
 	else if ((ret = json_parse(text.data ? text.data : "", out, &err)))
@@ -187,7 +188,7 @@ int bundle_open(struct bundle *b, const char *dir, char *err, size_t errlen)
 		return 0; /* recorded without a trace: no trace.json, no cpuinfo */
 	load_trace_json(b);
 	snprintf(path, sizeof(path), "%s/cpuinfo", dir);
-	if (b->status.nthreads && (ret = recpt_read_file(path, &b->cpuinfo)))
+	if (b->status.nthreads && (ret = col_read_file(path, &b->cpuinfo)))
 		buf_printf(&b->diag,
 			   "cpuinfo: missing (%s): decoders are told the software "
 			   "backend's emulated cpu\n",

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "collector/collector.h"
 #include "collector/recorded.h"
 #include "protocol/json.h"
 #include "server/core/core.h"
@@ -124,7 +125,7 @@ static void copy_image(const char *dir, const struct recorded_image *img, char *
 	char err[4300] = "";
 
 	snprintf(rel, cap, "images%s", img->path);
-	if (recpt_read_file(img->path, &data))
+	if (col_read_file(img->path, &data))
 		snprintf(err, sizeof(err), "cannot read %s", img->path);
 	else if (!make_parents(dir, rel, err, sizeof(err)))
 		write_file(dir, rel, data.data, data.len, err, sizeof(err));

@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "collector/collector.h"
 #include "check.h"
 #include "collector/recorded.h"
 #include "server/core/core.h"
@@ -219,7 +220,7 @@ static void check_damaged(const char *core, const char *dir)
 	unsigned seed = 12345, opened = 0, refused = 0;
 
 	snprintf(path, sizeof(path), "%s/damaged", dir);
-	CHECK(recpt_read_file(core, &orig) == 0 && orig.len > 4096);
+	CHECK(col_read_file(core, &orig) == 0 && orig.len > 4096);
 	for (int round = 0; round < 300 && orig.len > 4096; round++) {
 		struct buf diag = BUF_INIT;
 		struct target *t = NULL;
