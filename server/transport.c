@@ -91,16 +91,23 @@ static int unix_sockaddr(const char *path, struct sockaddr_un *sun)
 	return 0;
 }
 
+/* A UNIX stream socket and the address for path; the fd or -errno. */
+static int unix_socket(const char *path, struct sockaddr_un *sun)
+{
+	int rc = unix_sockaddr(path, sun);
+	if (rc < 0)
+		return rc;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	return fd < 0 ? -errno : fd;
+}
+
 int transport_listen(const struct transport_addr *a, int *port_out)
 {
 	int fd, rc;
 	if (a->kind == TRANSPORT_UNIX) {
 		struct sockaddr_un sun;
-		if ((rc = unix_sockaddr(a->path, &sun)) < 0)
-			return rc;
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return -errno;
+		if ((fd = unix_socket(a->path, &sun)) < 0)
+			return fd;
 		unlink(a->path);
 		if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, 1) < 0)
 			goto fail;
@@ -149,11 +156,8 @@ int transport_connect(const struct transport_addr *a)
 	int fd, rc;
 	if (a->kind == TRANSPORT_UNIX) {
 		struct sockaddr_un sun;
-		if ((rc = unix_sockaddr(a->path, &sun)) < 0)
-			return rc;
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return -errno;
+		if ((fd = unix_socket(a->path, &sun)) < 0)
+			return fd;
 		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
 			goto fail;
 		return fd;
