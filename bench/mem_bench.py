@@ -19,9 +19,9 @@ PEERS = {"gdb": ["ptstub", "gdbserver", "lldb-server"],
 
 
 def gdb_read(port, addr, size, out):
-    cmd = (f"python import time; t = time.monotonic(); "
+    cmd = (f"python import time; t = time.monotonic(); c = time.process_time(); "
            f"gdb.execute('dump binary memory {out} {addr:#x} {addr + size:#x}'); "
-           f"print('ELAPSED', time.monotonic() - t)")
+           f"print('ELAPSED', time.monotonic() - t, time.process_time() - c)")
     return subprocess.run(["gdb", "-nx", "-batch", "-ex", "set pagination off", "-ex", "set sysroot /",
                            "-ex", f"target remote 127.0.0.1:{port}", "-ex", cmd,
                            "-ex", "detach"], capture_output=True, text=True, timeout=600)
@@ -29,18 +29,22 @@ def gdb_read(port, addr, size, out):
 
 def lldb_read(port, addr, size, out):
     return subprocess.run(["lldb-19", "-b", "-o", f"gdb-remote 127.0.0.1:{port}",
-                           "-o", "script import time; t = time.monotonic()",
+                           "-o", "script import time; t = time.monotonic(); "
+                                 "c = time.process_time()",
                            "-o", f"memory read --binary --force -o {out} {addr:#x} "
                                  f"{addr + size:#x}",
-                           "-o", "script print('ELAPSED', time.monotonic() - t)",
+                           "-o", "script print('ELAPSED', time.monotonic() - t, "
+                                 "time.process_time() - c)",
                            "-o", "process detach"],
                           capture_output=True, text=True, timeout=600)
 
 
-def elapsed(proc):
+def elapsed(proc, field=1):
+    """The debugger's ELAPSED line: field 1 is wall seconds (field 2, where printed, its
+    own CPU seconds)."""
     for line in proc.stdout.splitlines():
         if line.startswith("ELAPSED"):
-            return float(line.split()[1])
+            return float(line.split()[field])
     raise RuntimeError("no timing in the debugger's output:\n" + proc.stdout[-2000:] +
                        proc.stderr[-2000:])
 
@@ -54,6 +58,7 @@ def main():
         for debugger, servers in PEERS.items():
             read = gdb_read if debugger == "gdb" else lldb_read
             times = {s: [] for s in servers}
+            cpu = {s: [] for s in servers}
             for i in range(bl.runs()):
                 for server in servers:
                     out = os.path.join(work, f"{debugger}-{server}.bin")
@@ -61,6 +66,7 @@ def main():
                         proc = read(srv.port, addr, size, out)
                     try:
                         times[server].append(elapsed(proc))
+                        cpu[server].append(elapsed(proc, 2))
                     except RuntimeError as e:
                         if server == "ptstub":
                             raise
@@ -76,14 +82,16 @@ def main():
                                             shallow=False)):
                         raise RuntimeError(f"{debugger} through {server}: wrong dump")
                     os.unlink(out) if server != "ptstub" else None
-            results[debugger] = times
+            results[debugger] = (times, cpu)
     subprocess.run(["rm", "-rf", work])
 
     bl.header(f"Bulk memory read: {MIB} MiB of heap, median of {bl.runs()} runs")
-    widths = (24, 10, 10, 20)
-    bl.row("client / server", "seconds", "MiB/s", "ptstub is", widths=widths)
-    for debugger, times in results.items():
+    widths = (24, 10, 10, 20, 14, 18)
+    bl.row("client / server", "seconds", "MiB/s", "ptstub is", "client CPU s",
+           "ratio ceiling", widths=widths)
+    for debugger, (times, cpu) in results.items():
         mine = bl.median(times["ptstub"])
+        mine_cpu = bl.median(cpu["ptstub"])
         for server, ts in times.items():
             if ts is None:
                 bl.row(f"{debugger} / {server}", "fails", "-", "-", widths=widths)
@@ -91,7 +99,11 @@ def main():
             t = bl.median(ts)
             bl.row(f"{debugger} / {server}", f"{t:.3f}", f"{MIB / t:.0f}",
                    "-" if server == "ptstub" else bl.fmt_ratio(t / mine) + " as fast",
-                   widths=widths)
+                   f"{bl.median(cpu[server]):.3f}",
+                   "-" if server == "ptstub" else bl.fmt_ratio(t / mine_cpu), widths=widths)
+    print("client CPU: the debugger's own CPU time during the read (its process_time()). "
+          "ratio ceiling: the peer's time over the debugger's own CPU time with ptstub, the "
+          "ratio a server that took no time at all would reach.")
 
 
 if __name__ == "__main__":

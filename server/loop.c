@@ -1,6 +1,13 @@
 /* server/loop.c — the event loop behind server/loop.h: epoll for file descriptors, a sorted
  * list of one-shot timers, and a queue of deferred calls run after each round of ready fds.
- * Small on purpose: nothing else in the server knows about epoll. */
+ * Small on purpose: nothing else in the server knows about epoll.
+ *
+ * Busy polling: a debugger talking to the stub is a strict ping-pong (a packet, a reply, the
+ * next packet; a step, its SIGCHLD, the stop reply). Going to sleep in epoll_wait between
+ * them costs a scheduler wake-up on every turn, which on a VM is a good part of a loopback
+ * round trip. So when recent waits have been short the loop first polls (epoll_wait with a
+ * zero timeout) for up to twice the recent average wait, at most spin_max_ns, before it
+ * blocks; when the peer is slow (a person typing, a program running) it blocks at once. */
 #include "server/loop.h"
 
 #include <errno.h>
@@ -36,13 +43,23 @@ struct loop {
 	int64_t next_id;
 	bool stopping;
 	int code;
+	uint64_t spin_max_ns;       /* longest busy poll before blocking; 0: never poll */
+	uint64_t wait_avg_ns;       /* moving average of recent waits for an event */
 };
 
-static uint64_t now_ms(void)
+#define LOOP_SPIN_DEFAULT_NS 100000 /* 100 µs: a few loopback round trips */
+#define LOOP_WAIT_CAP_NS 10000000   /* a long wait counts as 10 ms in the average */
+
+static uint64_t now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t now_ms(void)
+{
+	return now_ns() / 1000000;
 }
 
 struct loop *loop_new(void)
@@ -57,7 +74,14 @@ struct loop *loop_new(void)
 	}
 	loop->deferred_tail = &loop->deferred;
 	loop->next_id = 1;
+	loop->spin_max_ns = LOOP_SPIN_DEFAULT_NS;
+	loop->wait_avg_ns = LOOP_WAIT_CAP_NS;
 	return loop;
+}
+
+void loop_set_spin(struct loop *loop, unsigned us)
+{
+	loop->spin_max_ns = (uint64_t)us * 1000;
 }
 
 static void free_calls(struct loop_call *c)
@@ -224,12 +248,39 @@ static int wait_timeout(struct loop *loop)
 	return due <= now ? 0 : (int)(due - now > 60000 ? 60000 : due - now);
 }
 
+/* Wait for ready fds as epoll_wait does, polling first while the recent waits were short
+ * (see the top of this file), and keep the average of the waits up to date. */
+static int wait_events(struct loop *loop, struct epoll_event *evs, int max)
+{
+	int timeout = wait_timeout(loop);
+	if (timeout == 0)
+		return epoll_wait(loop->epfd, evs, max, 0);
+	uint64_t start = now_ns(), spin = 2 * loop->wait_avg_ns;
+	int n = 0;
+	if (loop->wait_avg_ns < loop->spin_max_ns) {
+		if (spin > loop->spin_max_ns)
+			spin = loop->spin_max_ns;
+		do
+			n = epoll_wait(loop->epfd, evs, max, 0);
+		while (n == 0 && now_ns() - start < spin);
+	}
+	if (n == 0)
+		n = epoll_wait(loop->epfd, evs, max, timeout);
+	if (n > 0) {
+		uint64_t waited = now_ns() - start;
+		if (waited > LOOP_WAIT_CAP_NS)
+			waited = LOOP_WAIT_CAP_NS;
+		loop->wait_avg_ns = (loop->wait_avg_ns * 3 + waited) / 4;
+	}
+	return n;
+}
+
 int loop_run(struct loop *loop)
 {
 	struct epoll_event evs[32];
 	loop->stopping = false;
 	while (!loop->stopping) {
-		int n = epoll_wait(loop->epfd, evs, 32, wait_timeout(loop));
+		int n = wait_events(loop, evs, 32);
 		if (n < 0 && errno != EINTR) {
 			perror("ptstub: epoll_wait");
 			return 1;

@@ -26,6 +26,9 @@ void loop_del_timer(struct loop *loop, int64_t id);
 /* Run proc once on the next turn of the loop, after the ready fds have been served (used to
  * do long work, such as a software-trace step loop, in slices without starving the client). */
 int64_t loop_defer(struct loop *loop, loop_call_proc *proc, void *data);
+/* Poll for up to us microseconds before blocking while events come quickly (see loop.c);
+ * 0 turns polling off. The default is 100. */
+void loop_set_spin(struct loop *loop, unsigned us);
 int loop_run(struct loop *loop);     /* until loop_stop; returns the code given to it */
 /* Run the deferred calls still queued when loop_run returned (cleanups such as freeing a
  * closed session or a finished target), and those they queue, until none is left. */

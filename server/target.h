@@ -121,6 +121,10 @@ struct target_ops {
 	int (*thread_name)(struct target *t, pid_t tid, char *name, size_t cap);
 
 	int (*read_regs)(struct target *t, pid_t tid, struct regcache *rc);
+	/* Optional: only the general registers (RN_RAX..RN_GS, RN_ORIG_RAX, RN_FS_BASE,
+	 * RN_GS_BASE), the rest left zero: what a stop reply needs, cheaper than read_regs on a
+	 * live process (one ptrace call instead of two). NULL: read_regs is used. */
+	int (*read_gpregs)(struct target *t, pid_t tid, struct regcache *rc);
 	int (*write_regs)(struct target *t, pid_t tid, const struct regcache *rc);
 
 	/* Returns the bytes read (short reads stop at the first unreadable byte), or -errno when

@@ -31,6 +31,9 @@ handler_fn handle_p, handle_P, handle_g, handle_G, handle_qRegisterInfo,
 void regs_target_xml(struct buf *out, bool lldb);
 /* A thread's registers, read from the target once per stop (0 or -errno as read_regs). */
 int regs_read(struct session *s, pid_t tid, struct regcache *rc);
+/* The same for a stop reply: the general registers (RN_RAX..RN_GS, RN_ORIG_RAX, RN_FS_BASE,
+ * RN_GS_BASE) are right, the others may be zero. */
+int regs_read_general(struct session *s, pid_t tid, struct regcache *rc);
 /* Drop what regs_read kept: the process resumes, or the target changes. */
 void regs_forget(void);
 

@@ -70,6 +70,7 @@ struct cached_regs {
 	unsigned generation; /* valid while equal to cache_generation */
 	struct target *target;
 	pid_t tid;
+	bool full;           /* all registers, not only the general ones */
 	struct regcache rc;
 };
 static struct cached_regs cache[CACHED_THREADS];
@@ -80,22 +81,36 @@ void regs_forget(void)
 	cache_generation++;
 }
 
-int regs_read(struct session *s, pid_t tid, struct regcache *rc)
+static int regs_read_cached(struct session *s, pid_t tid, struct regcache *rc, bool full)
 {
 	struct cached_regs *c = &cache[(unsigned)tid % CACHED_THREADS];
 	if (!s->running && c->generation == cache_generation && c->target == s->target &&
-	    c->tid == tid) {
+	    c->tid == tid && (c->full || !full)) {
 		*rc = c->rc;
 		return 0;
 	}
-	int err = s->target->ops->read_regs(s->target, tid, rc);
+	const struct target_ops *ops = s->target->ops;
+	if (!ops->read_gpregs)
+		full = true;
+	int err = full ? ops->read_regs(s->target, tid, rc) : ops->read_gpregs(s->target, tid, rc);
 	if (err == 0 && !s->running) {
 		c->generation = cache_generation;
 		c->target = s->target;
 		c->tid = tid;
+		c->full = full;
 		c->rc = *rc;
 	}
 	return err;
+}
+
+int regs_read(struct session *s, pid_t tid, struct regcache *rc)
+{
+	return regs_read_cached(s, tid, rc, true);
+}
+
+int regs_read_general(struct session *s, pid_t tid, struct regcache *rc)
+{
+	return regs_read_cached(s, tid, rc, false);
 }
 
 static bool read_thread_regs(struct session *s, pid_t tid, struct regcache *rc)

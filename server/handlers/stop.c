@@ -67,7 +67,7 @@ static void put_thread_list(struct session *s)
 		struct regcache rc;
 		if (i)
 			buf_putc(&s->reply, ',');
-		if (regs_read(s, tids[i], &rc) == 0)
+		if (regs_read_general(s, tids[i], &rc) == 0)
 			buf_put_hex_u64(&s->reply, regcache_get_u64(&rc, RN_RIP));
 		else
 			buf_putc(&s->reply, '0');
@@ -91,6 +91,39 @@ static void put_expedited(struct session *s, const struct regcache *rc)
 		buf_printf(&s->reply, "%02x:", r);
 		buf_put_hex(&s->reply, rc->bytes + reg_table[r].offset, reg_size(r));
 		buf_putc(&s->reply, ';');
+	}
+}
+
+/* LLDB: the stack memory its unwinder reads right after a stop, sent in the stop reply
+ * (`memory:0xADDR=HEX;`, kept in LLDB's L1 memory cache until the next resume) so that a
+ * step costs one round trip instead of two: the bytes at the stack pointer, and the saved
+ * frame pointer and return address of each frame on the frame-pointer chain. */
+#define EXPEDITE_STACK 256
+#define EXPEDITE_FRAMES 8
+
+static void put_memory(struct session *s, uint64_t addr, size_t len)
+{
+	uint8_t bytes[EXPEDITE_STACK];
+	ssize_t n = s->target->ops->read_memory(s->target, addr, bytes,
+					       len < sizeof(bytes) ? len : sizeof(bytes));
+	if (n <= 0)
+		return;
+	buf_printf(&s->reply, "memory:0x%llx=", (unsigned long long)addr);
+	buf_put_hex(&s->reply, bytes, (size_t)n);
+	buf_putc(&s->reply, ';');
+}
+
+static void put_expedited_memory(struct session *s, const struct regcache *rc)
+{
+	uint64_t sp = regcache_get_u64(rc, RN_RSP), fp = regcache_get_u64(rc, RN_RBP);
+	put_memory(s, sp, EXPEDITE_STACK);
+	for (int i = 0; i < EXPEDITE_FRAMES && fp > sp && fp % 8 == 0; i++) {
+		uint64_t next;
+		if (fp + 16 > sp + EXPEDITE_STACK) /* not already inside the bytes at sp */
+			put_memory(s, fp, 16);
+		if (s->target->ops->read_memory(s->target, fp, &next, 8) != 8 || next <= fp)
+			break;
+		fp = next;
 	}
 }
 
@@ -149,8 +182,11 @@ static void thread_stop_reply(struct session *s, pid_t tid, bool full, const cha
 	if (full && s->list_threads)
 		put_thread_list(s);
 	struct regcache rc;
-	if (regs_read(s, tid, &rc) == 0)
+	if (regs_read_general(s, tid, &rc) == 0) {
 		put_expedited(s, &rc);
+		if (full && s->lldb)
+			put_expedited_memory(s, &rc);
+	}
 	if (refusal && s->lldb) {
 		buf_puts(&s->reply, "reason:exception;description:");
 		buf_put_hex_str(&s->reply, refusal);
@@ -226,7 +262,7 @@ static void thread_json(struct session *s, pid_t tid)
 	if (st.reason == TGT_STOP_WATCHPOINT)
 		buf_printf(&s->reply, ",\"description\":\"%llu\"", (unsigned long long)st.addr);
 	struct regcache rc;
-	if (regs_read(s, tid, &rc) == 0) {
+	if (regs_read_general(s, tid, &rc) == 0) {
 		static const enum reg_num regs[] = {RN_RBP, RN_RSP, RN_RIP};
 		buf_puts(&s->reply, ",\"registers\":{");
 		for (size_t i = 0; i < 3; i++) {

@@ -129,6 +129,7 @@ void lx_step_over_done(struct lx_target *lt, struct lx_thread *th);
 
 /* regs.c */
 int lx_read_regs(struct target *t, pid_t tid, struct regcache *rc);
+int lx_read_gpregs(struct target *t, pid_t tid, struct regcache *rc);
 int lx_write_regs(struct target *t, pid_t tid, const struct regcache *rc);
 int lx_get_pc(pid_t tid, uint64_t *pc);
 int lx_set_pc(pid_t tid, uint64_t pc);

@@ -11,17 +11,27 @@
 
 #include "server/linux/linux_target.h"
 
-int lx_read_regs(struct target *t, pid_t tid, struct regcache *rc)
+int lx_read_gpregs(struct target *t, pid_t tid, struct regcache *rc)
 {
 	struct lx_target *lt = lx_of(t);
 	struct user_regs_struct u;
-	struct iovec iov = {lt->xstate, LX_XSTATE_SIZE};
 
 	memset(rc, 0, sizeof(*rc));
 	if (ptrace(PTRACE_GETREGS, tid, 0, &u) < 0)
 		return lx_set_error(lt, -errno, "cannot read the registers of thread %d: %s", tid,
 				    strerror(errno));
 	regcache_from_user(rc, &u);
+	return 0;
+}
+
+int lx_read_regs(struct target *t, pid_t tid, struct regcache *rc)
+{
+	struct lx_target *lt = lx_of(t);
+	struct iovec iov = {lt->xstate, LX_XSTATE_SIZE};
+	int r = lx_read_gpregs(t, tid, rc);
+
+	if (r < 0)
+		return r;
 	if (ptrace(PTRACE_GETREGSET, tid, NT_X86_XSTATE, &iov) == 0)
 		regcache_from_xstate(rc, lt->xstate, iov.iov_len);
 	else if (ptrace(PTRACE_GETFPREGS, tid, 0, lt->xstate) == 0)

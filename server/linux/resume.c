@@ -84,7 +84,7 @@ static bool lx_step_over_start(struct lx_target *lt, struct lx_thread *th)
 	uint64_t pc;
 
 	th->over_done = true;
-	if (lx_get_pc(th->tid, &pc) < 0 || !(bp = lx_breakpoint_at(lt, pc)))
+	if (lt->nbps == 0 || lx_get_pc(th->tid, &pc) < 0 || !(bp = lx_breakpoint_at(lt, pc)))
 		return false;
 	if (th->rehit && th->rehit_pc == pc)
 		return false; /* its hit was never reported: let it hit again */

@@ -36,6 +36,7 @@ static const struct target_ops lx_ops = {
 	.thread_stop = lx_thread_stop,
 	.thread_name = lx_thread_name,
 	.read_regs = lx_read_regs,
+	.read_gpregs = lx_read_gpregs,
 	.write_regs = lx_write_regs,
 	.read_memory = lx_read_memory,
 	.write_memory = lx_write_memory,
