@@ -194,6 +194,61 @@ static void test_bulk(void)
 	free(data);
 }
 
+/* The writer against the protocol's definition, byte by byte: every special byte at every
+ * offset of payloads of 0-80 bytes (the writer works 16 bytes at a time), alone, next to
+ * another one, and in a run; the checksum is the sum of the bytes between `$` and `#`. */
+static void expect_framed_like_spec(const uint8_t *payload, size_t len)
+{
+	struct buf got = BUF_INIT, want = BUF_INIT;
+	unsigned sum = 0;
+
+	pkt_write(&got, payload, len);
+	buf_putc(&want, '$');
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = payload[i];
+
+		if (c == '#' || c == '$' || c == '}' || c == '*') {
+			buf_putc(&want, '}');
+			c ^= 0x20;
+		}
+		buf_putc(&want, (char)c);
+	}
+	for (size_t i = 1; i < want.len; i++)
+		sum += (uint8_t)want.data[i];
+	buf_printf(&want, "#%02x", sum & 0xff);
+	CHECK(got.len == want.len && memcmp(got.data, want.data, got.len) == 0);
+	buf_fini(&got);
+	buf_fini(&want);
+}
+
+static void test_writer_matches_spec(void)
+{
+	static const uint8_t specials[] = "#$}*";
+	uint8_t payload[80] = {0};
+
+	for (size_t len = 0; len <= sizeof(payload); len++) {
+		for (size_t i = 0; i < len; i++)
+			payload[i] = (uint8_t)(0x80 + i * 7); /* no special byte */
+		expect_framed_like_spec(payload, len);
+		for (size_t at = 0; at < len; at++) {
+			for (size_t s = 0; s < 4; s++) {
+				uint8_t keep = payload[at], next = at + 1 < len ? payload[at + 1] : 0;
+
+				payload[at] = specials[s];
+				expect_framed_like_spec(payload, len);
+				if (at + 1 < len) {
+					payload[at + 1] = specials[(s + 1) % 4];
+					expect_framed_like_spec(payload, len);
+					payload[at + 1] = next;
+				}
+				payload[at] = keep;
+			}
+		}
+		memset(payload, '}', len);
+		expect_framed_like_spec(payload, len);
+	}
+}
+
 /* Random payloads rich in special bytes, written then read back through random feed sizes. */
 static void test_random_round_trips(void)
 {
@@ -228,6 +283,7 @@ static void test_random_round_trips(void)
 
 int main(void)
 {
+	test_writer_matches_spec();
 	test_random_round_trips();
 	test_basic_stream();
 	test_escapes_and_repeats();
