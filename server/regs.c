@@ -41,7 +41,7 @@
 #define X87(r, nm, idx)                                                                            \
 	[r] = {nm, NULL, 32, OFF_X87(idx), CORE, "int32", SET_FPR, "uint", "hex", -1, NULL}
 #define XMM(i)                                                                                     \
-	[RN_XMM0 + i] = {"xmm" #i, NULL,	   128,	   OFF_XMM(i), SSE, "uint128", SET_FPR,    \
+	[RN_XMM0 + i] = {"xmm" #i, NULL,	   128,	   OFF_XMM(i), SSE, "vec128", SET_FPR,     \
 			 "vector", "vector-uint8", 17 + i, NULL}
 #define YMMH(i)                                                                                    \
 	[RN_YMM0H + i] = {"ymm" #i "h", NULL,		128, OFF_YMMH(i), AVX, "uint128", SET_AVX, \
@@ -65,7 +65,7 @@ const struct reg_desc reg_table[REG_COUNT] = {
 	GPR(RN_R14, "r14", 14, "int64", 14, NULL),
 	GPR(RN_R15, "r15", 15, "int64", 15, NULL),
 	[RN_RIP] = {"rip", NULL, 64, OFF_RIP, CORE, "code_ptr", SET_GPR, "uint", "hex", 16, "pc"},
-	[RN_EFLAGS] = {"eflags", "rflags", 32, OFF_EFLAGS, CORE, "int32", SET_GPR, "uint", "hex",
+	[RN_EFLAGS] = {"eflags", "rflags", 32, OFF_EFLAGS, CORE, "i386_eflags", SET_GPR, "uint", "hex",
 		       49, "flags"},
 	SEG(RN_CS, "cs", 0, 51),
 	SEG(RN_SS, "ss", 1, 52),
@@ -105,7 +105,7 @@ const struct reg_desc reg_table[REG_COUNT] = {
 	XMM(13),
 	XMM(14),
 	XMM(15),
-	[RN_MXCSR] = {"mxcsr", NULL, 32, OFF_MXCSR, SSE, "int32", SET_FPR, "uint", "hex", -1, NULL},
+	[RN_MXCSR] = {"mxcsr", NULL, 32, OFF_MXCSR, SSE, "i386_mxcsr", SET_FPR, "uint", "hex", -1, NULL},
 	[RN_ORIG_RAX] = {"orig_rax", NULL, 64, OFF_ORIG_RAX, LNX, "int64", SET_GPR, "uint", "hex",
 			 -1, NULL},
 	[RN_FS_BASE] = {"fs_base", NULL, 64, OFF_FS_BASE, SEGS, "int64", SET_GPR, "uint", "hex", 58,

@@ -354,13 +354,16 @@ static void handle_packet(struct session *s)
 	const char *p = s->reader.payload.data;
 	size_t len = s->reader.payload.len;
 	log_packet("->", p, len);
-	bool was_ack = !s->no_ack;
+	s->packets++;
 	enum handler_result r = dispatch_packet(s, p, len);
-	(void)was_ack;
 	if (r == HANDLER_REPLY)
 		session_send_reply(s);
 	else
 		buf_reset(&s->reply);
+	void (*after)(struct session *) = s->after_reply;
+	s->after_reply = NULL;
+	if (after && !s->closing)
+		after(s);
 }
 
 static void handle_interrupt(struct session *s)

@@ -75,6 +75,10 @@ struct session {
 	void *collector;            /* trace collector slot (struct collector *) */
 	void *btrace;               /* GDB btrace state (handlers/btrace.c) */
 	bool closing;               /* flush and close once out is empty */
+	unsigned long packets;      /* packets handled so far */
+	/* Run once after the reply to the packet being handled is handed to the client: work
+	 * that can wait until the client is busy taking it in (memory read-ahead). */
+	void (*after_reply)(struct session *s);
 };
 
 struct session *session_new(struct loop *loop, int in_fd, int out_fd,

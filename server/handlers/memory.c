@@ -29,6 +29,91 @@ static bool parse_read(struct session *s, const char *args, size_t len, uint64_t
 	return !need_target(s);
 }
 
+/* Read-ahead. A debugger dumping a range (GDB `dump memory`, LLDB `memory read --binary`)
+ * sends a row of equal requests, each one only once it has taken in the reply to the one
+ * before: the server would sit idle while the client digests a reply, and the client while
+ * the server reads and encodes the next. So after a large read that returned everything, the
+ * server reads the piece that follows and encodes its reply, once the current reply is on
+ * its way; when the very next packet asks for exactly that piece, the reply is ready.
+ * Anything else in between (a write, a resume, another packet) drops it: it holds memory as
+ * it was after the previous request, and nothing but that packet may have changed it. */
+#define READAHEAD_MIN 4096
+
+static struct {
+	const struct session *s; /* whose next request it is for */
+	struct target *target;
+	unsigned long packet;    /* made after this packet: serves the next one only */
+	char kind;               /* 'm' or 'x' */
+	uint64_t addr;           /* the request it answers: kind addr,len */
+	uint64_t len;
+	bool ready;
+	struct buf reply;        /* that request's reply payload */
+} ahead;
+
+static void read_memory_reply(struct session *s, char kind, uint64_t addr, uint64_t n,
+			      struct buf *out);
+
+static void read_ahead(struct session *s)
+{
+	ahead.ready = false;
+	if (s->running || !s->target)
+		return;
+	buf_reset(&ahead.reply);
+	read_memory_reply(s, ahead.kind, ahead.addr, ahead.len, &ahead.reply);
+	ahead.ready = ahead.reply.len > 0 && ahead.reply.data[0] != 'E';
+	ahead.s = s;
+	ahead.target = s->target;
+	ahead.packet = s->packets;
+}
+
+/* The reply to kind addr,n into out: the bytes (hex for m, raw for x), or an error. */
+static void read_memory_reply(struct session *s, char kind, uint64_t addr, uint64_t n,
+			      struct buf *out)
+{
+	struct buf raw = BUF_INIT; /* m: the bytes before they are written in hex */
+	uint8_t *dst = buf_tail(kind == 'm' ? &raw : out, n);
+	ssize_t got = s->target->ops->read_memory(s->target, addr, dst, n);
+
+	if (got <= 0) {
+		if (out == &s->reply)
+			memory_error(s, got < 0 ? got : -EIO, addr);
+		else
+			buf_putc(out, 'E'); /* a read-ahead that failed: not kept */
+	} else if (kind == 'm') {
+		buf_put_hex(out, dst, (size_t)got);
+	} else {
+		buf_commit(out, (size_t)got);
+	}
+	buf_fini(&raw);
+	/* A whole large piece came back: the client is probably reading a range in order. */
+	if (out == &s->reply && got > 0 && (uint64_t)got == n && n >= READAHEAD_MIN &&
+	    addr + 2 * n > addr) {
+		ahead.kind = kind;
+		ahead.addr = addr + n;
+		ahead.len = n;
+		s->after_reply = read_ahead;
+	}
+}
+
+/* The reply to kind addr,n, from the read-ahead when it has it, else from the target. */
+static void reply_memory(struct session *s, char kind, uint64_t addr, uint64_t n)
+{
+	bool hit = ahead.ready && ahead.s == s && ahead.target == s->target && !s->running &&
+		   ahead.packet + 1 == s->packets && ahead.kind == kind && ahead.addr == addr &&
+		   ahead.len == n;
+
+	ahead.ready = false;
+	if (!hit) {
+		read_memory_reply(s, kind, addr, n, &s->reply);
+		return;
+	}
+	buf_append(&s->reply, ahead.reply.data, ahead.reply.len);
+	if (addr + 2 * n > addr) {
+		ahead.addr = addr + n;
+		s->after_reply = read_ahead;
+	}
+}
+
 /* m<addr>,<len>: hex reply; a short read returns what was readable. */
 enum handler_result handle_m(struct session *s, const char *args, size_t len)
 {
@@ -39,17 +124,7 @@ enum handler_result handle_m(struct session *s, const char *args, size_t len)
 		n = MAX_READ / 2;
 	if (n == 0)
 		return HANDLER_REPLY;
-	uint8_t *tmp = malloc(n);
-	if (!tmp) {
-		reply_error(s, ENOMEM, "out of memory");
-		return HANDLER_REPLY;
-	}
-	ssize_t got = s->target->ops->read_memory(s->target, addr, tmp, n);
-	if (got <= 0)
-		memory_error(s, got < 0 ? got : -EIO, addr);
-	else
-		buf_put_hex(&s->reply, tmp, (size_t)got);
-	free(tmp);
+	reply_memory(s, 'm', addr, n);
 	return HANDLER_REPLY;
 }
 
@@ -65,12 +140,7 @@ enum handler_result handle_x(struct session *s, const char *args, size_t len)
 	}
 	if (n > MAX_READ)
 		n = MAX_READ;
-	void *dst = buf_tail(&s->reply, n);
-	ssize_t got = s->target->ops->read_memory(s->target, addr, dst, n);
-	if (got <= 0)
-		memory_error(s, got < 0 ? got : -EIO, addr);
-	else
-		buf_commit(&s->reply, (size_t)got);
+	reply_memory(s, 'x', addr, n);
 	return HANDLER_REPLY;
 }
 

@@ -8,6 +8,59 @@
 #include "protocol/xml.h"
 #include "server/handlers/handlers.h"
 
+/* The types GDB's own x86-64 description defines (gdb/features/i386/): eflags and mxcsr
+ * shown as their flags (`[ IF ZF PF ]`), xmm registers as the union of their vector views
+ * ($xmm0.v4_float, .v2_int64, .uint128...). Each is declared in the feature that first uses
+ * it; LLDB, which reads its encoding and format attributes instead, gets the plain type. */
+static const struct xml_type {
+	const char *id, *plain, *feature, *xml;
+} xml_types[] = {
+	{"i386_eflags", "int32", "org.gnu.gdb.i386.core",
+	 "<flags id=\"i386_eflags\" size=\"4\">"
+	 "<field name=\"CF\" start=\"0\" end=\"0\"/><field name=\"\" start=\"1\" end=\"1\"/>"
+	 "<field name=\"PF\" start=\"2\" end=\"2\"/><field name=\"AF\" start=\"4\" end=\"4\"/>"
+	 "<field name=\"ZF\" start=\"6\" end=\"6\"/><field name=\"SF\" start=\"7\" end=\"7\"/>"
+	 "<field name=\"TF\" start=\"8\" end=\"8\"/><field name=\"IF\" start=\"9\" end=\"9\"/>"
+	 "<field name=\"DF\" start=\"10\" end=\"10\"/><field name=\"OF\" start=\"11\" end=\"11\"/>"
+	 "<field name=\"NT\" start=\"14\" end=\"14\"/><field name=\"RF\" start=\"16\" end=\"16\"/>"
+	 "<field name=\"VM\" start=\"17\" end=\"17\"/><field name=\"AC\" start=\"18\" end=\"18\"/>"
+	 "<field name=\"VIF\" start=\"19\" end=\"19\"/><field name=\"VIP\" start=\"20\" end=\"20\"/>"
+	 "<field name=\"ID\" start=\"21\" end=\"21\"/></flags>\n"},
+	{"vec128", "uint128", "org.gnu.gdb.i386.sse",
+	 "<vector id=\"v8bf16\" type=\"bfloat16\" count=\"8\"/>"
+	 "<vector id=\"v8h\" type=\"ieee_half\" count=\"8\"/>"
+	 "<vector id=\"v4f\" type=\"ieee_single\" count=\"4\"/>"
+	 "<vector id=\"v2d\" type=\"ieee_double\" count=\"2\"/>"
+	 "<vector id=\"v16i8\" type=\"int8\" count=\"16\"/>"
+	 "<vector id=\"v8i16\" type=\"int16\" count=\"8\"/>"
+	 "<vector id=\"v4i32\" type=\"int32\" count=\"4\"/>"
+	 "<vector id=\"v2i64\" type=\"int64\" count=\"2\"/>"
+	 "<union id=\"vec128\"><field name=\"v8_bfloat16\" type=\"v8bf16\"/>"
+	 "<field name=\"v8_half\" type=\"v8h\"/><field name=\"v4_float\" type=\"v4f\"/>"
+	 "<field name=\"v2_double\" type=\"v2d\"/><field name=\"v16_int8\" type=\"v16i8\"/>"
+	 "<field name=\"v8_int16\" type=\"v8i16\"/><field name=\"v4_int32\" type=\"v4i32\"/>"
+	 "<field name=\"v2_int64\" type=\"v2i64\"/><field name=\"uint128\" type=\"uint128\"/>"
+	 "</union>\n"},
+	{"i386_mxcsr", "int32", "org.gnu.gdb.i386.sse",
+	 "<flags id=\"i386_mxcsr\" size=\"4\">"
+	 "<field name=\"IE\" start=\"0\" end=\"0\"/><field name=\"DE\" start=\"1\" end=\"1\"/>"
+	 "<field name=\"ZE\" start=\"2\" end=\"2\"/><field name=\"OE\" start=\"3\" end=\"3\"/>"
+	 "<field name=\"UE\" start=\"4\" end=\"4\"/><field name=\"PE\" start=\"5\" end=\"5\"/>"
+	 "<field name=\"DAZ\" start=\"6\" end=\"6\"/><field name=\"IM\" start=\"7\" end=\"7\"/>"
+	 "<field name=\"DM\" start=\"8\" end=\"8\"/><field name=\"ZM\" start=\"9\" end=\"9\"/>"
+	 "<field name=\"OM\" start=\"10\" end=\"10\"/><field name=\"UM\" start=\"11\" end=\"11\"/>"
+	 "<field name=\"PM\" start=\"12\" end=\"12\"/><field name=\"FZ\" start=\"15\" end=\"15\"/>"
+	 "</flags>\n"},
+};
+
+static const struct xml_type *xml_type(const char *id)
+{
+	for (size_t i = 0; i < sizeof(xml_types) / sizeof(xml_types[0]); i++)
+		if (strcmp(xml_types[i].id, id) == 0)
+			return &xml_types[i];
+	return NULL;
+}
+
 void regs_target_xml(struct buf *out, bool lldb)
 {
 	buf_puts(out, "<?xml version=\"1.0\"?>\n<!DOCTYPE target SYSTEM \"gdb-target.dtd\">\n"
@@ -21,9 +74,13 @@ void regs_target_xml(struct buf *out, bool lldb)
 				buf_puts(out, "</feature>\n");
 			feature = d->feature;
 			buf_printf(out, "<feature name=\"%s\">\n", feature);
+			for (size_t i = 0; !lldb && i < sizeof(xml_types) / sizeof(xml_types[0]); i++)
+				if (strcmp(xml_types[i].feature, feature) == 0)
+					buf_puts(out, xml_types[i].xml);
 		}
+		const struct xml_type *t = xml_type(d->gdb_type);
 		buf_printf(out, "<reg name=\"%s\" bitsize=\"%u\" type=\"%s\" regnum=\"%d\"", d->name,
-			   d->bitsize, d->gdb_type, r);
+			   d->bitsize, t && lldb ? t->plain : d->gdb_type, r);
 		if (lldb) {
 			/* Attributes only LLDB reads; GDB would file the registers under
 			 * groups it does not know. */
