@@ -16,6 +16,7 @@ from mem_bench import elapsed  # noqa: E402
 
 STEPS = int(os.environ.get("BENCH_STEPS", "5000"))
 CASES = [("gdb", "ptstub"), ("gdb", "gdbserver"), ("lldb", "ptstub"), ("lldb", "lldb-server"),
+         ("lldb-count", "ptstub"), ("lldb-count", "lldb-server"),
          ("script", "ptstub"), ("script", "gdbserver"), ("script", "lldb-server")]
 
 
@@ -28,10 +29,14 @@ def gdb_steps(port):
                            "-ex", "detach"], capture_output=True, text=True, timeout=600)
 
 
-def lldb_steps(port):
+def lldb_steps(port, counted=False):
+    """STEPS steps, each a public stop (SBThread.StepInstruction, as `si` typed STEPS times),
+    or counted: one `thread step-inst -c STEPS`, whose steps in between are private stops
+    (as GDB's `stepi N`)."""
+    steps = (f"lldb.debugger.HandleCommand('thread step-inst -c {STEPS}')" if counted else
+             f"[th.StepInstruction(False) for _ in range({STEPS})]")
     cmd = ("script import time; th = lldb.process.GetSelectedThread(); "
-           f"t = time.monotonic(); c = time.process_time(); "
-           f"[th.StepInstruction(False) for _ in range({STEPS})]; "
+           f"t = time.monotonic(); c = time.process_time(); {steps}; "
            "print('ELAPSED', time.monotonic() - t, time.process_time() - c)")
     return subprocess.run(["lldb-19", "-b", "-o", f"gdb-remote 127.0.0.1:{port}", "-o", cmd,
                            "-o", "process detach"], capture_output=True, text=True,
@@ -72,7 +77,10 @@ def main():
                     if debugger == "script":
                         times[(debugger, server)].append(script_steps(srv.port, target.pid))
                         continue
-                    proc = (gdb_steps if debugger == "gdb" else lldb_steps)(srv.port)
+                    if debugger == "gdb":
+                        proc = gdb_steps(srv.port)
+                    else:
+                        proc = lldb_steps(srv.port, counted=debugger == "lldb-count")
                 times[(debugger, server)].append(elapsed(proc))
                 client_cpu[(debugger, server)].append(elapsed(proc, 2))
 

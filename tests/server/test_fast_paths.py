@@ -7,7 +7,8 @@
   breakpoint) is still right after steps, in GDB (as GDB's vec128 union) and in LLDB;
 - LLDB's stop replies carry the stack (memory:0xADDR=...): the bytes equal the target's, the
   backtrace after instruction steps is right, and the steps need no stack read;
-- busy polling stops when the client goes quiet: an idle server uses no CPU.
+- busy polling stops when the client goes quiet: an idle server uses no CPU; --busy-poll 0
+  turns it off, a bad value is refused.
 Usage: test_fast_paths.py PTSTUB FAST_PATHS_PROGRAM"""
 import os
 import re
@@ -189,6 +190,21 @@ def raw_session():
         srv.stop()
 
 
+def busy_poll_option():
+    bad = run([ptstub, "gdbserver", "--busy-poll", "lots", "127.0.0.1:0"], timeout=20)
+    check(bad.returncode == 2 and "--busy-poll: 'lots' is not a number" in bad.stderr,
+          f"--busy-poll with a bad value is refused ({bad.stderr.strip()})")
+    srv = gdbclient.Server(ptstub, [prog], options=["--busy-poll", "0"])
+    try:
+        c = srv.connect()
+        c.no_ack()
+        replies = [c.text("qC") for _ in range(50)]
+        check(all(r.startswith("QC") for r in replies), "--busy-poll 0: the session works")
+        c.close()
+    finally:
+        srv.stop()
+
+
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -199,6 +215,7 @@ gdbclient.become_subreaper()
 gdb_session()
 lldb_session()
 raw_session()
+busy_poll_option()
 subprocess.run(["rm", "-rf", work])
 print(f"{len(failures)} failure(s)")
 sys.exit(1 if failures else 0)
