@@ -23,7 +23,26 @@ int lx_breakpoint_plant(struct lx_target *lt, struct lx_breakpoint *bp)
 {
 	static const uint8_t int3 = 0xcc;
 
+	if (lt->vforks)
+		return 0; /* planted when the vfork child is gone */
 	return lx_write_raw(lt, bp->addr, &int3, 1);
+}
+
+/* A thread vforked: take every int3 out of the memory it shares with the child. */
+void lx_vfork_started(struct lx_target *lt)
+{
+	if (lt->vforks++ == 0)
+		for (size_t i = 0; i < lt->nbps; i++)
+			lx_breakpoint_lift(lt, &lt->bps[i]);
+}
+
+/* Its child exec'd or exited: when no vfork child is left, the int3 bytes go back. */
+void lx_vfork_done(struct lx_target *lt)
+{
+	if (lt->vforks == 0 || --lt->vforks)
+		return;
+	for (size_t i = 0; i < lt->nbps; i++)
+		lx_breakpoint_plant(lt, &lt->bps[i]);
 }
 
 static int lx_sw_insert(struct lx_target *lt, uint64_t addr)

@@ -13,7 +13,9 @@
 
 /* ptrace options of every tracee: threads and execs are followed; forks are seen only to
  * take our breakpoints out of the child and let it go. Launched processes add EXITKILL. */
-#define LX_PTRACE_OPTS (PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_TRACEFORK)
+#define LX_PTRACE_OPTS                                                                     \
+	(PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | \
+	 PTRACE_O_TRACEVFORKDONE)
 
 #define LX_TRACE_SLICE 2000 /* single steps per loop turn while software tracing */
 
@@ -78,6 +80,10 @@ struct lx_target {
 	size_t nthreads, cap_threads;
 	struct lx_breakpoint *bps;
 	size_t nbps, cap_bps;
+	/* vfork children running in our memory (until their exec or exit): while there is one,
+	 * the int3 bytes are out of memory, or the child would run into them and die of SIGTRAP;
+	 * the breakpoints stay in the list and are planted again at the last VFORK_DONE. */
+	unsigned vforks;
 	struct lx_hwpoint hw[4];
 
 	int64_t trace_slice_id; /* pending loop_defer for the trace loop, 0 if none */
@@ -147,6 +153,8 @@ int lx_remove_point(struct target *t, enum tgt_point type, uint64_t addr, unsign
 struct lx_breakpoint *lx_breakpoint_at(struct lx_target *lt, uint64_t addr);
 int lx_breakpoint_lift(struct lx_target *lt, struct lx_breakpoint *bp);	 /* original byte */
 int lx_breakpoint_plant(struct lx_target *lt, struct lx_breakpoint *bp); /* 0xCC again */
+void lx_vfork_started(struct lx_target *lt); /* a vfork child shares our memory: int3s out */
+void lx_vfork_done(struct lx_target *lt);    /* it exec'd or exited: int3s back */
 void lx_breakpoints_remove_all(struct lx_target *lt);
 
 /* debugregs.c */

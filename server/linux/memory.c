@@ -109,7 +109,7 @@ ssize_t lx_write_memory(struct target *t, uint64_t addr, const void *buf, size_t
 	if (copy) {
 		memcpy(copy, buf, len);
 		for (size_t i = 0; i < lt->nbps; i++)
-			if (lx_overlaps(lt->bps[i].addr, addr, len))
+			if (lx_overlaps(lt->bps[i].addr, addr, len) && !lt->vforks)
 				copy[lt->bps[i].addr - addr] = 0xcc;
 	}
 	r = lx_write_raw(lt, addr, copy ? copy : buf, len);

@@ -164,8 +164,11 @@ static void lx_on_clone(struct lx_target *lt, pid_t parent)
 	lx_rerun(lt, lx_thread_find(lt, parent));
 }
 
-/* A fork child inherits our int3 bytes: put the original bytes back in it and let it go. */
-static void lx_on_fork(struct lx_target *lt, pid_t parent)
+/* A child we do not follow, stopped at its first instruction, goes free. A fork child has
+ * its own copy of our memory, int3 bytes included: the original bytes go back in it. A vfork
+ * child runs in our memory until it execs or exits: the breakpoints come out of that memory
+ * (lx_vfork_started) until the parent, blocked in vfork until then, reports VFORK_DONE. */
+static void lx_on_fork(struct lx_target *lt, pid_t parent, bool vfork)
 {
 	unsigned long msg = 0;
 	pid_t child;
@@ -173,10 +176,18 @@ static void lx_on_fork(struct lx_target *lt, pid_t parent)
 
 	if (ptrace(PTRACE_GETEVENTMSG, parent, 0, &msg) == 0 && (child = (pid_t)msg) > 0 &&
 	    waitpid(child, &status, __WALL) == child && WIFSTOPPED(status)) {
-		for (size_t i = 0; i < lt->nbps; i++)
+		if (vfork)
+			lx_vfork_started(lt);
+		for (size_t i = 0; i < lt->nbps && !vfork; i++)
 			lx_poke(child, lt->bps[i].addr, &lt->bps[i].saved, 1);
 		ptrace(PTRACE_DETACH, child, 0, 0);
 	}
+	lx_rerun(lt, lx_thread_find(lt, parent));
+}
+
+static void lx_on_vfork_done(struct lx_target *lt, pid_t parent)
+{
+	lx_vfork_done(lt);
 	lx_rerun(lt, lx_thread_find(lt, parent));
 }
 
@@ -194,6 +205,7 @@ static void lx_on_exec(struct lx_target *lt, struct lx_thread *th)
 	lt->nthreads = 1;
 	th = &lt->threads[0];
 	lt->nbps = 0;
+	lt->vforks = 0; /* a vforking thread that was waiting for its child is gone too */
 	memset(lt->hw, 0, sizeof(lt->hw));
 	lx_open_mem(lt);
 	th->stop =
@@ -310,7 +322,11 @@ void lx_handle_status(struct lx_target *lt, pid_t tid, int status)
 		lx_on_clone(lt, tid);
 		break;
 	case PTRACE_EVENT_FORK:
-		lx_on_fork(lt, tid);
+	case PTRACE_EVENT_VFORK:
+		lx_on_fork(lt, tid, status >> 16 == PTRACE_EVENT_VFORK);
+		break;
+	case PTRACE_EVENT_VFORK_DONE:
+		lx_on_vfork_done(lt, tid);
 		break;
 	case PTRACE_EVENT_EXEC:
 		lx_on_exec(lt, th);

@@ -266,7 +266,8 @@ def segv_lldb(cfg, transport):
 
 
 # The short signal scenarios differ only in arguments, commands and expected lines:
-# name -> (sample args, {debugger: (commands after START, lines in order)}, line anywhere).
+# name -> (sample args, {debugger: (commands after START, lines in order)}, line anywhere);
+# commands that name START themselves run their first lines (breakpoints) before it.
 SHORT_SCENARIOS = {
     "usr1": (["signal"], {
         "gdb": (["continue"], [r"Program received signal SIGUSR1, User defined signal 1\.",
@@ -274,6 +275,21 @@ SHORT_SCENARIOS = {
         "lldb": (["continue"], [r"stop reason = signal SIGUSR1",
                                 r"Process \d+ exited with status = 0 "]),
     }, r"sample: SIGUSR1 handled"),
+    # A vfork child runs through a breakpoint in the memory it shares with the debugged
+    # parent: it must not die of the int3 (it is not followed), and the parent's breakpoints
+    # must be back once it is gone.
+    "vfork": (["vfork"], {
+        "gdb": (["break sample_vfork_child_work", "break sample_after_vfork", "START",
+                 "print status", "continue"],
+                [r"Breakpoint 2, sample_after_vfork \(status=1792\)",
+                 r"\[Inferior 1 \(process \d+\) exited normally\]"]),
+        "lldb": (["breakpoint set -n sample_vfork_child_work",
+                  "breakpoint set -n sample_after_vfork", "START", "frame variable status",
+                  "continue"],
+                 [r"stop reason = breakpoint 2\.1",
+                  r"\(int\) status = 1792",
+                  r"Process \d+ exited with status = 0 "]),
+    }, r"sample: vfork child exited with 7"),
     "exit": (["exit", "5"], {
         "gdb": ([], [r"\[Inferior 1 \(process \d+\) exited with code 05\]"]),
         "lldb": ([], [r"Process \d+ exited with status = 5 \(0x00000005\)"]),
@@ -287,7 +303,8 @@ def short_scenario(name, debugger):
     commands, ordered = by_debugger[debugger]
 
     def scenario(cfg, transport):
-        s = Session(cfg, debugger, transport, name, args=args).run(["START"] + commands)
+        script = commands if "START" in commands else ["START"] + commands
+        s = Session(cfg, debugger, transport, name, args=args).run(script)
         c = Checker(s)
         for regex in ordered:
             c.see(regex)
@@ -401,7 +418,8 @@ GROUPS = {
     "break": {"gdb": [break_gdb], "lldb": [break_lldb]},
     "threads": {"gdb": [threads_gdb], "lldb": [threads_lldb]},
     "signals": {d: [segv_gdb if d == "gdb" else segv_lldb, short_scenario("usr1", d),
-                    short_scenario("exit", d)] for d in ("gdb", "lldb")},
+                    short_scenario("exit", d), short_scenario("vfork", d)]
+                for d in ("gdb", "lldb")},
     "process": {"gdb": [attach_gdb, kill_gdb], "lldb": [attach_lldb, kill_lldb]},
 }
 TRANSPORTS = {"gdb": ["pipe", "extended"], "lldb": ["launch", "remote"]}

@@ -78,9 +78,10 @@ def record_pt(cfg, transport):
     # The traced path, oldest first.
     c.see(r"<sample_break_here\+\d+>:", "instructions of sample_break_here")
     check_histories(c)
-    c.see(r"\(gdb\) |0x[0-9a-f]+\s+54\s+\{", "reverse-stepi into replay")
+    body = cfg.lines["before_watch_body"]
+    c.see(r"\(gdb\) |0x[0-9a-f]+\s+%d\s+\{" % (body - 1), "reverse-stepi into replay")
     c.see(r"Replay in progress", "info record while replaying")
-    c.see(r"^55\s+global_counter\+\+;", "record goto end: back to the live position")
+    c.see(r"^%d\s+global_counter\+\+;" % body, "record goto end: back to the live position")
     # Single steps are traced like hardware PT would: each stepi adds one instruction, and
     # the trace goes on where it stopped (the instruction at the breakpoint included).
     stepped = c.see(r"Recorded (\d+) instructions in \d+ functions \(0 gaps\)",
@@ -98,7 +99,7 @@ def record_pt(cfg, transport):
           "lands on the breakpoint in run_basic)")
     c.see(r"Process record is stopped and all execution logs are deleted\.")
     c.see(r'received: "E\.Btrace not enabled\."', "reading after record stop")
-    c.see(r"^78\s+printf", "next steps on after the trace")
+    c.see(r"^%d\s+printf" % cfg.lines["report"], "next steps on after the trace")
     never(c, r"Non-contiguous trace", "a gap in the trace (a resume lost an instruction)")
     never(c, r"Failed to configure the Intel Processor Trace decoder", "GDB refused the cpu")
     never(c, r"Could not enable branch tracing", "Qbtrace:pt failed")

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ptsample.h"
@@ -52,7 +53,7 @@ void sample_break_here(struct sample_point *p, int *heap_value)
 /* Called just before watched_global is written, so a software watchpoint has little to step. */
 void sample_before_watch(void)
 {
-	global_counter++;
+	global_counter++; /* LINE: before_watch_body */
 }
 
 int sample_compare(const void *a, const void *b)
@@ -75,7 +76,7 @@ static int run_basic(int exit_code)
 	sample_break_here(&local_point, heap_value);
 	sample_before_watch();
 	watched_global = 7; /* LINE: watch_write */
-	printf("sample: fib(10)=%d sorted=%d,%d,%d,%d local=%d lib=%s bss=%ld\n", fib(10),
+	printf("sample: fib(10)=%d sorted=%d,%d,%d,%d local=%d lib=%s bss=%ld\n", fib(10), /* LINE: report */
 	       numbers[0], numbers[1], numbers[2], numbers[3], local_value,
 	       ptsample_lib_name(name, sizeof(name)), global_bss_value);
 	watched_global = 8; /* LINE: watch_write_last (the one lldb's watchpoint can see) */
@@ -163,6 +164,39 @@ static int run_signal(void)
 	return usr1_seen == SIGUSR1 ? 0 : 1;
 }
 
+/* vfork: the child runs in the parent's memory, through a function the tests put a
+ * breakpoint in, before it exits; only the parent is debugged. */
+volatile int vfork_marker;
+
+void sample_vfork_child_work(void)
+{
+	vfork_marker++; /* LINE: vfork_child */
+}
+
+void sample_after_vfork(int status)
+{
+	vfork_marker += status; /* LINE: after_vfork */
+}
+
+static int run_vfork(void)
+{
+	int status = -1;
+	pid_t pid = vfork();
+
+	if (pid == 0) {
+		sample_vfork_child_work();
+		_exit(7);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return 1;
+	if (WIFEXITED(status))
+		printf("sample: vfork child exited with %d\n", WEXITSTATUS(status));
+	else
+		printf("sample: vfork child killed by signal %d\n", WTERMSIG(status));
+	sample_after_vfork(status);
+	return 0;
+}
+
 /* The attach target: sleeps in a loop, counting iterations, until killed. */
 void sample_sleep_loop(void)
 {
@@ -192,6 +226,8 @@ int main(int argc, char **argv)
 		printf("sample: exiting\n");
 		return argc > 2 ? atoi(argv[2]) : 0;
 	}
+	if (strcmp(mode, "vfork") == 0)
+		return run_vfork();
 	if (strcmp(mode, "sleep") == 0) {
 		sample_sleep_loop();
 		return 0;
