@@ -83,6 +83,8 @@ struct tgt_process_info {
 	uid_t uid, euid;
 	gid_t gid, egid;
 	char exe[4096];             /* absolute path of the executable, "" if unknown */
+	char args[81];              /* the command line, arguments joined by spaces, cut at 80
+	                             * bytes as a core's psinfo keeps it; "" if unknown */
 };
 
 /* One mapping, as /proc/PID/maps says (or as a recorded core's NT_FILE + PT_LOADs say). */

@@ -61,7 +61,8 @@ static void note_prpsinfo(const struct core_ctx *c, struct buf *out)
 	ps.pr_pgrp = c->pinfo.pid;
 	ps.pr_sid = c->pinfo.pid;
 	snprintf(ps.pr_fname, sizeof(ps.pr_fname), "%.15s", base ? base + 1 : c->pinfo.exe);
-	snprintf(ps.pr_psargs, sizeof(ps.pr_psargs), "%.79s", c->pinfo.exe);
+	snprintf(ps.pr_psargs, sizeof(ps.pr_psargs), "%.79s",
+		 c->pinfo.args[0] ? c->pinfo.args : c->pinfo.exe);
 	core_note_put(out, "CORE", NT_PRPSINFO, &ps, sizeof(ps));
 }
 

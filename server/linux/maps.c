@@ -114,6 +114,29 @@ static void lx_status_pair(const char *line, const char *key, unsigned *a, unsig
 		sscanf(line + k, "%u %u", a, b);
 }
 
+/* /proc/PID/cmdline with its NULs turned into spaces, cut to fit (cap >= 1). */
+static void lx_read_cmdline(pid_t pid, char *out, size_t cap)
+{
+	char path[64];
+	ssize_t n = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, out, cap - 1);
+		close(fd);
+	}
+	if (n < 0)
+		n = 0;
+	while (n > 0 && out[n - 1] == '\0')
+		n--;
+	for (ssize_t i = 0; i < n; i++)
+		if (out[i] == '\0')
+			out[i] = ' ';
+	out[n] = '\0';
+}
+
 int lx_process_info(struct target *t, struct tgt_process_info *out)
 {
 	struct lx_target *lt = lx_of(t);
@@ -141,6 +164,7 @@ int lx_process_info(struct target *t, struct tgt_process_info *out)
 	snprintf(path, sizeof(path), "/proc/%d/exe", lt->pid);
 	n = readlink(path, out->exe, sizeof(out->exe) - 1);
 	out->exe[n > 0 ? n : 0] = '\0';
+	lx_read_cmdline(lt->pid, out->args, sizeof(out->args));
 	return 0;
 }
 

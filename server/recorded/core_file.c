@@ -145,6 +145,8 @@ static void rec_read_prpsinfo(struct rec_core *c, const uint8_t *d, size_t len)
 	c->pinfo.uid = c->pinfo.euid = ps.pr_uid;
 	c->pinfo.gid = c->pinfo.egid = ps.pr_gid;
 	snprintf(c->fname, sizeof(c->fname), "%.16s", ps.pr_fname);
+	snprintf(c->pinfo.args, sizeof(c->pinfo.args), "%.*s", (int)sizeof(ps.pr_psargs),
+		 ps.pr_psargs);
 }
 
 /* One note; th is the thread of the last NT_PRSTATUS (the others apply to it). */
