@@ -292,6 +292,8 @@ static void on_accept(struct loop *loop, int fd, unsigned events, void *data)
 	int c = transport_accept(fd);
 	if (c < 0)
 		return;
+	if (server.session)
+		session_read_pending(server.session); /* it may have just left */
 	if (server.session) {
 		log_msg(LOG_WARN, "refusing a second client while one is connected");
 		close(c);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "collector/collector.h"
@@ -465,6 +466,19 @@ static void free_launch(struct launch_settings *l)
 	free(l->stdout_path);
 	free(l->stderr_path);
 	memset(l, 0, sizeof(*l));
+}
+
+void session_read_pending(struct session *s)
+{
+	for (int guard = 0; guard < 16 && !s->closing; guard++) {
+		uint8_t probe;
+		ssize_t n = recv(s->in_fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n < 0 && errno == ENOTSOCK)
+			n = 1; /* a pipe: a plain read does the same (it is non-blocking) */
+		if (n < 0)
+			return; /* nothing pending (EAGAIN) or an error the next read reports */
+		on_readable(s->loop, s->in_fd, LOOP_READ, s);
+	}
 }
 
 void session_free(struct session *s)

@@ -84,6 +84,10 @@ struct session {
 struct session *session_new(struct loop *loop, int in_fd, int out_fd,
 			    const struct server_opts *opts, struct target *target, bool launched);
 void session_free(struct session *s);
+/* Take in what the client has sent and not yet been read (packets are handled, an end of
+ * file closes the session): the server calls it when a new client knocks, so that a client
+ * that has just left, whose end of file is still unread, does not keep the new one out. */
+void session_read_pending(struct session *s);
 
 /* Called by main() when the session ends (client gone): set before session_new. */
 extern void (*session_on_close)(struct session *s);

@@ -78,8 +78,7 @@ def multi_session(argv):
 
 
 def wait_client_gone(srv, count=1):
-    """One client at a time: a client that connects before the server has seen the last one
-    go is refused, so wait until the server has let count clients go."""
+    """Wait until the server has let count clients go."""
     deadline = time.time() + 10
     while srv.log_text().count("client gone") < count and time.time() < deadline:
         time.sleep(0.02)
@@ -116,6 +115,44 @@ def disconnect_mid_reply():
     c.close()
     time.sleep(0.3)
     next_client_works(srv)
+    srv.stop()
+    no_leftovers()
+
+
+def reconnect_before_eof_read():
+    """A client leaves and the next one connects before the server has read the first one's
+    end of file: the server is stopped (SIGSTOP) while it happens, so when it goes on the new
+    connection and the old end of file are ready at once, the new one listed first."""
+    srv, c = multi_session([SAMPLE, "basic"])
+    os.kill(srv.proc.pid, signal.SIGSTOP)
+    try:
+        c2 = srv.connect()
+        c.close()
+        time.sleep(0.2)
+    finally:
+        os.kill(srv.proc.pid, signal.SIGCONT)
+    try:
+        reply = c2.text("qSupported:swbreak+")
+    except Exception as e:  # refused: the server closes the connection
+        reply = repr(e)
+    expect("PacketSize" in reply, f"the client that came right after got {reply!r}")
+    if "PacketSize" in reply:
+        run = c2.text("vRun;" + hexs(SAMPLE) + ";" + hexs("basic"))
+        expect(run.startswith("T"), f"and could run a program: {run!r}")
+        c2.text("vKill;1")
+    c2.close()
+    # A second client while the first is still there is refused, as before.
+    c3 = srv.connect()
+    c4 = srv.connect()
+    try:
+        c4.text("qSupported:swbreak+")
+        refused = False
+    except Exception:
+        refused = True
+    expect(refused, "a second client while one is connected is refused")
+    expect("PacketSize" in c3.text("qSupported:swbreak+"), "the connected client goes on")
+    c3.close()
+    c4.close()
     srv.stop()
     no_leftovers()
 
@@ -283,6 +320,8 @@ SCENARIOS = [
     ("client disconnects mid-packet (--multi server stays up)", disconnect_mid_packet_multi),
     ("client disconnects mid-reply (--multi server stays up)", disconnect_mid_reply),
     ("vFile descriptors die with their client (--multi)", vfile_per_client),
+    ("a client reconnects before its end of file was read (--multi)",
+     reconnect_before_eof_read),
     ("debuggee SIGKILLed while running", lambda: killed_while("running")),
     ("debuggee SIGKILLed while stepping", lambda: killed_while("stepping")),
     ("debuggee SIGKILLed while traced", lambda: killed_while("traced")),
