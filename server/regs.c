@@ -3,6 +3,7 @@
  * word is rebuilt in full from FXSAVE's abridged byte, the way gdbserver's i387 code does. */
 #include <stdbool.h>
 #include <stddef.h>
+#include <cpuid.h>
 #include <string.h>
 
 #include "server/regs.h"
@@ -12,10 +13,12 @@
 #define LNX "org.gnu.gdb.i386.linux"
 #define SEGS "org.gnu.gdb.i386.segments"
 #define AVX "org.gnu.gdb.i386.avx"
+#define AVX512 "org.gnu.gdb.i386.avx512"
 
 #define SET_GPR "General Purpose Registers"
 #define SET_FPR "Floating Point Registers"
 #define SET_AVX "Advanced Vector Extensions"
+#define SET_AVX512 "AVX-512"
 
 /* Byte offsets of each group in the packed block (table order, sizes from §3.2). */
 #define OFF_GPR(i) ((i)*8)
@@ -30,6 +33,10 @@
 #define OFF_FS_BASE 544
 #define OFF_GS_BASE 552
 #define OFF_YMMH(i) (560 + (i)*16)
+#define OFF_XMM16(i) (816 + (i)*16)   /* xmm16..31 */
+#define OFF_YMM16H(i) (1072 + (i)*16) /* ymm16h..31h */
+#define OFF_K(i) (1328 + (i)*8)
+#define OFF_ZMMH(i) (1392 + (i)*32)   /* zmm0h..31h: bits 256..511 */
 
 #define GPR(r, nm, idx, type, dw, gen)                                                             \
 	[r] = {nm, NULL, 64, OFF_GPR(idx), CORE, type, SET_GPR, "uint", "hex", dw, gen}
@@ -46,6 +53,19 @@
 #define YMMH(i)                                                                                    \
 	[RN_YMM0H + i] = {"ymm" #i "h", NULL,		128, OFF_YMMH(i), AVX, "uint128", SET_AVX, \
 			  "vector",	"vector-uint8", -1,  NULL}
+
+#define XMM16(i)                                                                            \
+	[RN_XMM16 + i - 16] = {"xmm" #i, NULL, 128, OFF_XMM16(i - 16), AVX512, "vec128", SET_AVX512, \
+			  "vector", "vector-uint8", 67 + i - 16, NULL}
+#define YMM16H(i)                                                                              \
+	[RN_YMM16H + i - 16] = {"ymm" #i "h", NULL, 128, OFF_YMM16H(i - 16), AVX512, "uint128",      \
+			   SET_AVX512, "vector", "vector-uint8", -1, NULL}
+#define KREG(i)                                                                          \
+	[RN_K0 + i] = {"k" #i, NULL, 64, OFF_K(i), AVX512, "uint64", SET_AVX512, "uint", "hex", \
+		       118 + i, NULL}
+#define ZMMH(i)                                                                            \
+	[RN_ZMM0H + i] = {"zmm" #i "h", NULL, 256, OFF_ZMMH(i), AVX512, "v2ui128", SET_AVX512, \
+			  "vector", "vector-uint8", -1, NULL}
 
 const struct reg_desc reg_table[REG_COUNT] = {
 	GPR(RN_RAX, "rax", 0, "int64", 0, NULL),
@@ -128,9 +148,82 @@ const struct reg_desc reg_table[REG_COUNT] = {
 	YMMH(13),
 	YMMH(14),
 	YMMH(15),
+	XMM16(16),
+	XMM16(17),
+	XMM16(18),
+	XMM16(19),
+	XMM16(20),
+	XMM16(21),
+	XMM16(22),
+	XMM16(23),
+	XMM16(24),
+	XMM16(25),
+	XMM16(26),
+	XMM16(27),
+	XMM16(28),
+	XMM16(29),
+	XMM16(30),
+	XMM16(31),
+	YMM16H(16),
+	YMM16H(17),
+	YMM16H(18),
+	YMM16H(19),
+	YMM16H(20),
+	YMM16H(21),
+	YMM16H(22),
+	YMM16H(23),
+	YMM16H(24),
+	YMM16H(25),
+	YMM16H(26),
+	YMM16H(27),
+	YMM16H(28),
+	YMM16H(29),
+	YMM16H(30),
+	YMM16H(31),
+	KREG(0),
+	KREG(1),
+	KREG(2),
+	KREG(3),
+	KREG(4),
+	KREG(5),
+	KREG(6),
+	KREG(7),
+	ZMMH(0),
+	ZMMH(1),
+	ZMMH(2),
+	ZMMH(3),
+	ZMMH(4),
+	ZMMH(5),
+	ZMMH(6),
+	ZMMH(7),
+	ZMMH(8),
+	ZMMH(9),
+	ZMMH(10),
+	ZMMH(11),
+	ZMMH(12),
+	ZMMH(13),
+	ZMMH(14),
+	ZMMH(15),
+	ZMMH(16),
+	ZMMH(17),
+	ZMMH(18),
+	ZMMH(19),
+	ZMMH(20),
+	ZMMH(21),
+	ZMMH(22),
+	ZMMH(23),
+	ZMMH(24),
+	ZMMH(25),
+	ZMMH(26),
+	ZMMH(27),
+	ZMMH(28),
+	ZMMH(29),
+	ZMMH(30),
+	ZMMH(31),
 };
 
-_Static_assert(OFF_YMMH(16) == REG_BLOCK_SIZE, "register block size");
+_Static_assert(OFF_YMMH(16) == REG_BLOCK_SIZE_BASE, "register block size without AVX-512");
+_Static_assert(OFF_ZMMH(32) == REG_BLOCK_SIZE, "register block size");
 
 uint64_t regcache_get_u64(const struct regcache *rc, enum reg_num r)
 {
@@ -304,11 +397,83 @@ void regcache_to_fxsave(const struct regcache *rc, uint8_t fxsave[512])
 /* XSAVE: the header's XSTATE_BV at 512; the AVX upper halves at 576 (state component 2). */
 enum { XS_BV = 512, XS_AVX = 576, XS_AVX_END = XS_AVX + 16 * 16, XS_BIT_AVX = 1u << 2 };
 
+/* AVX-512 in this host's XSAVE layout: the standard (non-compacted) format ptrace and cores
+ * use puts each state component at the offset CPUID leaf 0xD gives, and the offsets differ
+ * between vendors (AMD has no MPX, so opmask sits at 832 where Intel has 1088). */
+enum { XS_BIT_AVX512 = 0xe0 };
+static struct {
+	bool known, present;
+	unsigned k, zmm_hi256, hi16_zmm; /* offsets of components 5, 6, 7 */
+} avx512;
+
+static void avx512_layout(void)
+{
+	unsigned a, b, c, d;
+	uint32_t lo, hi;
+
+	if (avx512.known)
+		return;
+	avx512.known = true;
+	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE))
+		return;
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	if ((lo & XS_BIT_AVX512) != XS_BIT_AVX512)
+		return;
+	__cpuid_count(0xd, 5, a, b, c, d);
+	avx512.k = b;
+	__cpuid_count(0xd, 6, a, b, c, d);
+	avx512.zmm_hi256 = b;
+	__cpuid_count(0xd, 7, a, b, c, d);
+	avx512.hi16_zmm = b;
+	avx512.present = avx512.k && avx512.zmm_hi256 && avx512.hi16_zmm;
+}
+
+bool regs_host_avx512(void)
+{
+	avx512_layout();
+	return avx512.present;
+}
+
+/* Copy the AVX-512 registers of the components in mask (XSTATE_BV bits 5, 6, 7) from
+ * (to_xstate false) or to the XSAVE area. */
+static void avx512_copy(struct regcache *rc, uint8_t *xs, bool to_xstate, uint64_t mask)
+{
+	struct {
+		unsigned xs_off, rc_off, len;
+	} parts[4 * 32 + 8];
+	size_t n = 0;
+
+	for (int i = 0; i < 8 && (mask & 0x20); i++)
+		parts[n++] = (typeof(parts[0])){avx512.k + i * 8, OFF_K(i), 8};
+	for (int i = 0; i < 16 && (mask & 0x40); i++)
+		parts[n++] = (typeof(parts[0])){avx512.zmm_hi256 + i * 32, OFF_ZMMH(i), 32};
+	for (int i = 0; i < 16 && (mask & 0x80); i++) { /* zmm16..31: xmm, ymm and zmm parts */
+		unsigned base = avx512.hi16_zmm + i * 64;
+
+		parts[n++] = (typeof(parts[0])){base, OFF_XMM16(i), 16};
+		parts[n++] = (typeof(parts[0])){base + 16, OFF_YMM16H(i), 16};
+		parts[n++] = (typeof(parts[0])){base + 32, OFF_ZMMH(16 + i), 32};
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (to_xstate)
+			memcpy(xs + parts[i].xs_off, rc->bytes + parts[i].rc_off, parts[i].len);
+		else
+			memcpy(rc->bytes + parts[i].rc_off, xs + parts[i].xs_off, parts[i].len);
+	}
+}
+
+static bool avx512_fits(size_t xsize)
+{
+	return regs_host_avx512() && xsize >= avx512.hi16_zmm + 16 * 64 &&
+	       xsize >= avx512.zmm_hi256 + 16 * 32 && xsize >= avx512.k + 64;
+}
+
 void regcache_from_xstate(struct regcache *rc, const uint8_t *xstate, size_t xsize)
 {
 	uint64_t bv = 0;
 
 	memset(regcache_ptr(rc, RN_YMM0H), 0, 16 * 16);
+	memset(regcache_ptr(rc, RN_XMM16), 0, REG_BLOCK_SIZE - REG_BLOCK_SIZE_BASE);
 	if (!xstate || xsize < 512)
 		return;
 	regcache_from_fxsave(rc, xstate);
@@ -317,6 +482,22 @@ void regcache_from_xstate(struct regcache *rc, const uint8_t *xstate, size_t xsi
 	memcpy(&bv, xstate + XS_BV, 8);
 	if (bv & XS_BIT_AVX)
 		memcpy(regcache_ptr(rc, RN_YMM0H), xstate + XS_AVX, 16 * 16);
+	/* A component whose XSTATE_BV bit is clear is in its initial state: all zero (the CPU
+	 * clears the bit of each one that is, independently of the others). */
+	if (avx512_fits(xsize))
+		avx512_copy(rc, (uint8_t *)xstate, false, bv & XS_BIT_AVX512);
+}
+
+void regcache_to_xstate_avx512(const struct regcache *rc, uint8_t *xstate, size_t xsize)
+{
+	uint64_t bv;
+
+	if (!xstate || !avx512_fits(xsize))
+		return;
+	memcpy(&bv, xstate + XS_BV, 8);
+	bv |= XS_BIT_AVX512;
+	memcpy(xstate + XS_BV, &bv, 8);
+	avx512_copy((struct regcache *)rc, xstate, true, XS_BIT_AVX512);
 }
 
 void regcache_to_xstate(const struct regcache *rc, uint8_t *xstate, size_t xsize)

@@ -5,6 +5,7 @@
 #ifndef PTSTUB_SERVER_REGS_H
 #define PTSTUB_SERVER_REGS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/user.h>
 
@@ -19,8 +20,16 @@ enum reg_num {
 	RN_ORIG_RAX,
 	RN_FS_BASE, RN_GS_BASE,
 	RN_YMM0H, RN_YMM15H = RN_YMM0H + 15,
+	/* AVX-512 (org.gnu.gdb.i386.avx512), present where the host enables it (see
+	 * regs_host_avx512) and only for GDB: the registers up to here are REG_COUNT_BASE. */
+	RN_XMM16, RN_XMM31 = RN_XMM16 + 15,
+	RN_YMM16H, RN_YMM31H = RN_YMM16H + 15,
+	RN_K0, RN_K7 = RN_K0 + 7,
+	RN_ZMM0H, RN_ZMM31H = RN_ZMM0H + 31,
 	REG_COUNT /* enumerators are RN_*: glibc's <sys/ucontext.h> owns REG_RAX etc. */
 };
+
+#define REG_COUNT_BASE RN_XMM16
 
 struct reg_desc {
 	const char *name;
@@ -38,7 +47,8 @@ struct reg_desc {
 
 extern const struct reg_desc reg_table[REG_COUNT];
 
-#define REG_BLOCK_SIZE 816   /* bytes of all registers, packed in table order */
+#define REG_BLOCK_SIZE_BASE 816 /* bytes of the registers up to REG_COUNT_BASE */
+#define REG_BLOCK_SIZE 2416     /* bytes of all registers, packed in table order */
 
 /* One thread's registers in the layout of the g packet (little-endian, table order). */
 struct regcache {
@@ -63,7 +73,13 @@ void regcache_from_user(struct regcache *rc, const struct user_regs_struct *u);
 void regcache_to_user(const struct regcache *rc, struct user_regs_struct *u);
 void regcache_from_fxsave(struct regcache *rc, const uint8_t fxsave[512]);
 void regcache_to_fxsave(const struct regcache *rc, uint8_t fxsave[512]);
+/* regcache_from_xstate also takes the AVX-512 state where this host enables it (its XSAVE
+ * layout, from CPUID: Intel and AMD place it differently); regcache_to_xstate writes x87,
+ * SSE and AVX only (what cores carry), regcache_to_xstate_avx512 the AVX-512 part. */
 void regcache_from_xstate(struct regcache *rc, const uint8_t *xstate, size_t xsize);
 void regcache_to_xstate(const struct regcache *rc, uint8_t *xstate, size_t xsize);
+void regcache_to_xstate_avx512(const struct regcache *rc, uint8_t *xstate, size_t xsize);
+/* True where the CPU and the kernel enable AVX-512 (XCR0 opmask, ZMM_Hi256, Hi16_ZMM). */
+bool regs_host_avx512(void);
 
 #endif

@@ -28,7 +28,10 @@ handler_fn handle_c, handle_C, handle_s, handle_S, handle_vCont, handle_k, handl
 handler_fn handle_p, handle_P, handle_g, handle_G, handle_qRegisterInfo,
 	handle_QSaveRegisterState, handle_QRestoreRegisterState;
 /* The target description XML (also served by qXfer:features). */
-void regs_target_xml(struct buf *out, bool lldb);
+void regs_target_xml(const struct session *s, struct buf *out);
+/* Registers this client sees: REG_COUNT with AVX-512 (GDB, live process, host has it), else
+ * REG_COUNT_BASE. */
+unsigned regs_count(const struct session *s);
 /* A thread's registers, read from the target once per stop (0 or -errno as read_regs). */
 int regs_read(struct session *s, pid_t tid, struct regcache *rc);
 /* The same for a stop reply: the general registers (RN_RAX..RN_GS, RN_ORIG_RAX, RN_FS_BASE,

@@ -10,12 +10,29 @@
 
 /* The types GDB's own x86-64 description defines (gdb/features/i386/): eflags and mxcsr
  * shown as their flags (`[ IF ZF PF ]`), xmm registers as the union of their vector views
- * ($xmm0.v4_float, .v2_int64, .uint128...). Each is declared in the feature that first uses
- * it; LLDB, which reads its encoding and format attributes instead, gets the plain type. */
-static const struct xml_type {
-	const char *id, *plain, *feature, *xml;
-} xml_types[] = {
-	{"i386_eflags", "int32", "org.gnu.gdb.i386.core",
+ * ($xmm0.v4_float, .v2_int64, .uint128...), zmm upper halves as two uint128. GDB looks a
+ * type up only in the feature that uses it, so each feature declares its own, as GDB's
+ * files do. LLDB, which reads the encoding and format attributes, gets plain types. */
+#define VEC128                                                                          \
+	"<vector id=\"v8bf16\" type=\"bfloat16\" count=\"8\"/>"                          \
+	"<vector id=\"v8h\" type=\"ieee_half\" count=\"8\"/>"                            \
+	"<vector id=\"v4f\" type=\"ieee_single\" count=\"4\"/>"                          \
+	"<vector id=\"v2d\" type=\"ieee_double\" count=\"2\"/>"                          \
+	"<vector id=\"v16i8\" type=\"int8\" count=\"16\"/>"                              \
+	"<vector id=\"v8i16\" type=\"int16\" count=\"8\"/>"                              \
+	"<vector id=\"v4i32\" type=\"int32\" count=\"4\"/>"                              \
+	"<vector id=\"v2i64\" type=\"int64\" count=\"2\"/>"                              \
+	"<union id=\"vec128\"><field name=\"v8_bfloat16\" type=\"v8bf16\"/>"             \
+	"<field name=\"v8_half\" type=\"v8h\"/><field name=\"v4_float\" type=\"v4f\"/>"  \
+	"<field name=\"v2_double\" type=\"v2d\"/><field name=\"v16_int8\" type=\"v16i8\"/>" \
+	"<field name=\"v8_int16\" type=\"v8i16\"/><field name=\"v4_int32\" type=\"v4i32\"/>" \
+	"<field name=\"v2_int64\" type=\"v2i64\"/><field name=\"uint128\" type=\"uint128\"/>" \
+	"</union>\n"
+
+static const struct {
+	const char *feature, *xml;
+} feature_types[] = {
+	{"org.gnu.gdb.i386.core",
 	 "<flags id=\"i386_eflags\" size=\"4\">"
 	 "<field name=\"CF\" start=\"0\" end=\"0\"/><field name=\"\" start=\"1\" end=\"1\"/>"
 	 "<field name=\"PF\" start=\"2\" end=\"2\"/><field name=\"AF\" start=\"4\" end=\"4\"/>"
@@ -26,23 +43,8 @@ static const struct xml_type {
 	 "<field name=\"VM\" start=\"17\" end=\"17\"/><field name=\"AC\" start=\"18\" end=\"18\"/>"
 	 "<field name=\"VIF\" start=\"19\" end=\"19\"/><field name=\"VIP\" start=\"20\" end=\"20\"/>"
 	 "<field name=\"ID\" start=\"21\" end=\"21\"/></flags>\n"},
-	{"vec128", "uint128", "org.gnu.gdb.i386.sse",
-	 "<vector id=\"v8bf16\" type=\"bfloat16\" count=\"8\"/>"
-	 "<vector id=\"v8h\" type=\"ieee_half\" count=\"8\"/>"
-	 "<vector id=\"v4f\" type=\"ieee_single\" count=\"4\"/>"
-	 "<vector id=\"v2d\" type=\"ieee_double\" count=\"2\"/>"
-	 "<vector id=\"v16i8\" type=\"int8\" count=\"16\"/>"
-	 "<vector id=\"v8i16\" type=\"int16\" count=\"8\"/>"
-	 "<vector id=\"v4i32\" type=\"int32\" count=\"4\"/>"
-	 "<vector id=\"v2i64\" type=\"int64\" count=\"2\"/>"
-	 "<union id=\"vec128\"><field name=\"v8_bfloat16\" type=\"v8bf16\"/>"
-	 "<field name=\"v8_half\" type=\"v8h\"/><field name=\"v4_float\" type=\"v4f\"/>"
-	 "<field name=\"v2_double\" type=\"v2d\"/><field name=\"v16_int8\" type=\"v16i8\"/>"
-	 "<field name=\"v8_int16\" type=\"v8i16\"/><field name=\"v4_int32\" type=\"v4i32\"/>"
-	 "<field name=\"v2_int64\" type=\"v2i64\"/><field name=\"uint128\" type=\"uint128\"/>"
-	 "</union>\n"},
-	{"i386_mxcsr", "int32", "org.gnu.gdb.i386.sse",
-	 "<flags id=\"i386_mxcsr\" size=\"4\">"
+	{"org.gnu.gdb.i386.sse",
+	 VEC128 "<flags id=\"i386_mxcsr\" size=\"4\">"
 	 "<field name=\"IE\" start=\"0\" end=\"0\"/><field name=\"DE\" start=\"1\" end=\"1\"/>"
 	 "<field name=\"ZE\" start=\"2\" end=\"2\"/><field name=\"OE\" start=\"3\" end=\"3\"/>"
 	 "<field name=\"UE\" start=\"4\" end=\"4\"/><field name=\"PE\" start=\"5\" end=\"5\"/>"
@@ -51,36 +53,56 @@ static const struct xml_type {
 	 "<field name=\"OM\" start=\"10\" end=\"10\"/><field name=\"UM\" start=\"11\" end=\"11\"/>"
 	 "<field name=\"PM\" start=\"12\" end=\"12\"/><field name=\"FZ\" start=\"15\" end=\"15\"/>"
 	 "</flags>\n"},
+	{"org.gnu.gdb.i386.avx512",
+	 VEC128 "<vector id=\"v2ui128\" type=\"uint128\" count=\"2\"/>\n"},
 };
 
-static const struct xml_type *xml_type(const char *id)
+/* The type LLDB gets for a type only the XML defines. */
+static const char *plain_type(const struct reg_desc *d)
 {
-	for (size_t i = 0; i < sizeof(xml_types) / sizeof(xml_types[0]); i++)
-		if (strcmp(xml_types[i].id, id) == 0)
-			return &xml_types[i];
-	return NULL;
+	if (!strcmp(d->gdb_type, "i386_eflags") || !strcmp(d->gdb_type, "i386_mxcsr"))
+		return "int32";
+	if (!strcmp(d->gdb_type, "vec128"))
+		return "uint128";
+	return d->gdb_type;
 }
 
-void regs_target_xml(struct buf *out, bool lldb)
+unsigned regs_count(const struct session *s)
 {
+	/* AVX-512 goes to GDB, for a live process (or the one a --multi client starts) on a
+	 * host that has it; LLDB wants it as whole zmm registers, recorded cores do not keep it. */
+	if (s->lldb || !regs_host_avx512() ||
+	    (s->target && s->target->ops->read_only(s->target)))
+		return REG_COUNT_BASE;
+	return REG_COUNT;
+}
+
+static unsigned block_size(const struct session *s)
+{
+	return regs_count(s) == REG_COUNT ? REG_BLOCK_SIZE : REG_BLOCK_SIZE_BASE;
+}
+
+void regs_target_xml(const struct session *s, struct buf *out)
+{
+	bool lldb = s->lldb;
 	buf_puts(out, "<?xml version=\"1.0\"?>\n<!DOCTYPE target SYSTEM \"gdb-target.dtd\">\n"
 		      "<target>\n<architecture>i386:x86-64</architecture>\n"
 		      "<osabi>GNU/Linux</osabi>\n");
 	const char *feature = NULL;
-	for (int r = 0; r < REG_COUNT; r++) {
+	for (unsigned r = 0; r < regs_count(s); r++) {
 		const struct reg_desc *d = &reg_table[r];
 		if (!feature || strcmp(feature, d->feature) != 0) {
 			if (feature)
 				buf_puts(out, "</feature>\n");
 			feature = d->feature;
 			buf_printf(out, "<feature name=\"%s\">\n", feature);
-			for (size_t i = 0; !lldb && i < sizeof(xml_types) / sizeof(xml_types[0]); i++)
-				if (strcmp(xml_types[i].feature, feature) == 0)
-					buf_puts(out, xml_types[i].xml);
+			for (size_t i = 0; !lldb && i < sizeof(feature_types) / sizeof(feature_types[0]);
+			     i++)
+				if (strcmp(feature_types[i].feature, feature) == 0)
+					buf_puts(out, feature_types[i].xml);
 		}
-		const struct xml_type *t = xml_type(d->gdb_type);
-		buf_printf(out, "<reg name=\"%s\" bitsize=\"%u\" type=\"%s\" regnum=\"%d\"", d->name,
-			   d->bitsize, t && lldb ? t->plain : d->gdb_type, r);
+		buf_printf(out, "<reg name=\"%s\" bitsize=\"%u\" type=\"%s\" regnum=\"%u\"", d->name,
+			   d->bitsize, lldb ? plain_type(d) : d->gdb_type, r);
 		if (lldb) {
 			/* Attributes only LLDB reads; GDB would file the registers under
 			 * groups it does not know. */
@@ -103,7 +125,7 @@ enum handler_result handle_qRegisterInfo(struct session *s, const char *args, si
 {
 	const char *p = args;
 	uint64_t n;
-	if (hex_parse_u64(&p, args + len, &n) < 0 || n >= REG_COUNT) {
+	if (hex_parse_u64(&p, args + len, &n) < 0 || n >= regs_count(s)) {
 		buf_puts(&s->reply, "E45");
 		return HANDLER_REPLY;
 	}
@@ -183,7 +205,7 @@ static bool read_thread_regs(struct session *s, pid_t tid, struct regcache *rc)
 
 static bool parse_regnum(struct session *s, const char **p, const char *end, uint64_t *n)
 {
-	if (hex_parse_u64(p, end, n) < 0 || *n >= REG_COUNT) {
+	if (hex_parse_u64(p, end, n) < 0 || *n >= regs_count(s)) {
 		reply_error(s, EINVAL, "no such register");
 		return false;
 	}
@@ -244,7 +266,7 @@ enum handler_result handle_g(struct session *s, const char *args, size_t len)
 	if (need_target(s))
 		return HANDLER_REPLY;
 	if (read_thread_regs(s, session_reg_thread(s, args, len), &rc))
-		buf_put_hex(&s->reply, rc.bytes, REG_BLOCK_SIZE);
+		buf_put_hex(&s->reply, rc.bytes, block_size(s));
 	return HANDLER_REPLY;
 }
 
@@ -256,9 +278,9 @@ enum handler_result handle_G(struct session *s, const char *args, size_t len)
 	const char *semi = memchr(args, ';', len);
 	size_t hexlen = (size_t)((semi ? semi : args + len) - args);
 	pid_t tid = session_reg_thread(s, args, len);
-	if (hexlen % 2 || hexlen > 2 * REG_BLOCK_SIZE || !read_thread_regs(s, tid, &rc)) {
+	if (hexlen % 2 || hexlen > 2 * block_size(s) || !read_thread_regs(s, tid, &rc)) {
 		if (!s->reply.len)
-			reply_error(s, EINVAL, "G: expected at most %u hex bytes", REG_BLOCK_SIZE);
+			reply_error(s, EINVAL, "G: expected at most %u hex bytes", block_size(s));
 		return HANDLER_REPLY;
 	}
 	/* A shorter G leaves the registers past its end as they are. */

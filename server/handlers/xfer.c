@@ -58,7 +58,7 @@ static int xfer_build(struct session *s, const char *obj, const char *annex, str
 	if (strcmp(obj, "features") == 0) {
 		if (strcmp(annex, "target.xml") != 0)
 			return -ENOENT;
-		regs_target_xml(out, s->lldb);
+		regs_target_xml(s, out);
 		return 0;
 	}
 	if (!s->target)

@@ -45,6 +45,7 @@ static int lx_write_fpu(struct lx_target *lt, pid_t tid, const struct regcache *
 
 	if (ptrace(PTRACE_GETREGSET, tid, NT_X86_XSTATE, &iov) == 0) {
 		regcache_to_xstate(rc, lt->xstate, iov.iov_len);
+		regcache_to_xstate_avx512(rc, lt->xstate, iov.iov_len);
 		if (ptrace(PTRACE_SETREGSET, tid, NT_X86_XSTATE, &iov) == 0)
 			return 0;
 	}

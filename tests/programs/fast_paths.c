@@ -1,8 +1,9 @@
 /* tests/programs/fast_paths.c — the target of tests/server/test_fast_paths.py, which checks
  * the server's shortcuts against what a debugger must see anyway: a 1 MiB heap buffer with a
  * known pattern (read in a row of large requests, with read-ahead), xmm7 loaded with a known
- * value before a breakpoint (stop replies read only the general registers), and three nested
- * frames to step in (LLDB gets the stack in its stop replies). */
+ * value before a breakpoint (stop replies read only the general registers), zmm17 and k1 too
+ * where the CPU has AVX-512, and three nested frames to step in (LLDB gets the stack in its
+ * stop replies). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,21 @@ void fp_outer(void)
 	fp_sink++;
 }
 
+/* zmm17 = 0x17170000000000NN for NN = 0..7 (element i holds i), k1 = 0xa5c3. */
+__attribute__((target("avx512f"))) static void fp_load_avx512(void)
+{
+	static const uint64_t zmm17[8] = {
+		0x1717000000000000, 0x1717000000000001, 0x1717000000000002, 0x1717000000000003,
+		0x1717000000000004, 0x1717000000000005, 0x1717000000000006, 0x1717000000000007};
+
+	__asm__ volatile("vmovdqu64 %0, %%zmm17\n\t"
+			 "movl $0xa5c3, %%eax\n\t"
+			 "kmovw %%eax, %%k1"
+			 :
+			 : "m"(zmm17)
+			 : "xmm17", "eax", "k1");
+}
+
 int main(void)
 {
 	static const uint8_t xmm7[16] = {0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
@@ -54,6 +70,8 @@ int main(void)
 		return 1;
 	for (uint32_t i = 0; i < FP_LEN; i++)
 		fp_buffer[i] = fp_pattern(i);
+	if (__builtin_cpu_supports("avx512f"))
+		fp_load_avx512();
 	__asm__ volatile("movdqu %0, %%xmm7" : : "m"(xmm7) : "xmm7");
 	fp_marker();
 	fp_outer();

@@ -1,6 +1,7 @@
 /* tests/unit/test_regs.c — the register table (order, packed offsets, names GDB requires) and
  * the round trips through user_regs_struct, FXSAVE (with the full x87 tag word rebuilt) and
  * XSAVE (AVX upper halves only when XSTATE_BV says they are live). */
+#include <cpuid.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -122,11 +123,52 @@ static void test_xstate(void)
 	CHECK(regcache_ptr(&rc, RN_YMM0H + 1)[0] == 0);
 }
 
+/* AVX-512 in this host's layout (CPUID leaf 0xD, as the kernel's ptrace regset and cores use
+ * it): each component is taken only when its own XSTATE_BV bit is set, and written back. */
+static void test_xstate_avx512(void)
+{
+	static uint8_t xs[8192], back[8192];
+	unsigned a, b, c, d, k, hi256, hi16;
+	struct regcache rc;
+
+	if (!regs_host_avx512()) {
+		printf("test_regs: no AVX-512 here, its layout is not checked\n");
+		return;
+	}
+	__cpuid_count(0xd, 5, a, k, c, d);
+	__cpuid_count(0xd, 6, a, hi256, c, d);
+	__cpuid_count(0xd, 7, a, hi16, c, d);
+	(void)b;
+	memset(xs, 0, sizeof(xs));
+	for (int i = 0; i < 64; i++)
+		xs[k + i] = (uint8_t)(0x40 + i);         /* k0..k7 */
+	for (int i = 0; i < 512; i++)
+		xs[hi256 + i] = 0xee;                     /* zmm0h..15h, component not live */
+	for (int i = 0; i < 1024; i++)
+		xs[hi16 + i] = (uint8_t)i;                /* zmm16..31 */
+	xs[512] = 0xa0;                                   /* XSTATE_BV: components 5 and 7 */
+	regcache_from_xstate(&rc, xs, sizeof(xs));
+	CHECK(regcache_get_u64(&rc, RN_K0 + 1) == 0x4f4e4d4c4b4a4948ull);
+	CHECK(regcache_ptr(&rc, RN_ZMM0H)[0] == 0);      /* bit 6 clear: zeros, not 0xee */
+	CHECK(regcache_ptr(&rc, RN_XMM16 + 1)[0] == 64); /* zmm17 starts at hi16 + 64 */
+	CHECK(regcache_ptr(&rc, RN_YMM16H + 1)[0] == 80);
+	CHECK(regcache_ptr(&rc, RN_ZMM0H + 17)[0] == 96);
+	memset(back, 0, sizeof(back));
+	regcache_to_xstate_avx512(&rc, back, sizeof(back));
+	CHECK((back[512] & 0xe0) == 0xe0);
+	CHECK(memcmp(back + k, xs + k, 64) == 0 && memcmp(back + hi16, xs + hi16, 1024) == 0);
+	CHECK(back[hi256] == 0);
+	/* A buffer too small for the layout (a core from a smaller CPU) leaves them zero. */
+	regcache_from_xstate(&rc, xs, 1024);
+	CHECK(regcache_get_u64(&rc, RN_K0 + 1) == 0);
+}
+
 int main(void)
 {
 	test_table();
 	test_user();
 	test_fxsave();
 	test_xstate();
+	test_xstate_avx512();
 	return check_result("test_regs");
 }
