@@ -58,6 +58,10 @@ int lx_resume(struct target *t, const struct tgt_resume *actions, size_t n)
 {
 	struct lx_target *lt = lx_of(t);
 
+	/* It died while stopped and its end is on the way to the owner (a deferred call): the
+	 * resume goes through, and that end is what it stops with. */
+	if (!lt->alive && lt->report_id)
+		return 0;
 	if (!lt->alive)
 		return lx_set_error(lt, -ESRCH, "the process is not running");
 	if (lt->phase != LX_IDLE)
