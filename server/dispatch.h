@@ -18,6 +18,11 @@ enum handler_result {
  * but binary packets may hold NULs). */
 typedef enum handler_result handler_fn(struct session *s, const char *args, size_t len);
 
+/* Handles one packet. For a read-only observer (session.h) the table also decides whether it
+ * may: what would change anything is refused with an error naming the packet, and reads of
+ * registers, memory, stop state and trace wait until the controlling client stops. */
 enum handler_result dispatch_packet(struct session *s, const char *payload, size_t len);
+/* The observer's error for a read (what: the packet) while the process runs. */
+void dispatch_observer_busy(struct session *s, const char *what);
 
 #endif

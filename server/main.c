@@ -192,13 +192,13 @@ static void parse_args(int argc, char **argv, int first, struct cmdline *c)
 		c->opts.program = argv + i;
 }
 
-/* ---- the server: one session at a time ---- */
+/* ---- the server: one controlling session at a time, and its read-only observers ---- */
 
 static struct {
 	struct loop *loop;
 	struct cmdline *cmd;
-	struct session *session;
-	struct session *closing;    /* closed, to be freed by a deferred call (or at exit) */
+	struct session *session;    /* the controlling session */
+	struct session *closed;     /* closed, to be freed by a deferred call (or at exit) */
 	struct target *target;      /* launched/attached before the first client */
 	bool target_launched;
 	int listen_fd;
@@ -242,9 +242,12 @@ static void free_session(struct loop *loop, void *data)
 {
 	(void)loop;
 	struct session *s = data;
-	if (s == server.closing)
-		server.closing = NULL;
-	if (s->target) {
+	for (struct session **p = &server.closed; *p; p = &(*p)->next_closed)
+		if (*p == s) {
+			*p = s->next_closed;
+			break;
+		}
+	if (s->target) { /* never an observer's: it only borrows its controller's */
 		struct target *t = s->target;
 		if (s->launched) {
 			log_msg(LOG_INFO, "client gone: killing process %d", s->pid);
@@ -267,9 +270,12 @@ static void on_session_close(struct session *s)
 {
 	if (s == server.session)
 		server.session = NULL;
-	server.closing = s;
+	s->next_closed = server.closed;
+	server.closed = s;
 	loop_defer(server.loop, free_session, s);
-	if (!server.cmd->opts.extended || server.cmd->opts.once || server.listen_fd < 0)
+	if (s->observer)
+		log_msg(LOG_INFO, "observer gone");
+	else if (!server.cmd->opts.extended || server.cmd->opts.once || server.listen_fd < 0)
 		loop_stop(server.loop, 0);
 }
 
@@ -293,9 +299,19 @@ static void on_accept(struct loop *loop, int fd, unsigned events, void *data)
 	if (c < 0)
 		return;
 	if (server.session)
-		session_read_pending(server.session); /* it may have just left */
+		session_read_pending(server.session); /* it, or an observer, may have just left */
+	if (server.session && session_observer_new(server.session, c)) {
+		log_msg(LOG_INFO, "observer connected (read-only)");
+		return;
+	}
 	if (server.session) {
-		log_msg(LOG_WARN, "refusing a second client while one is connected");
+		if (session_observer_room(server.session))
+			log_msg(LOG_WARN, "refusing an observer: out of memory");
+		else if (server.session->target)
+			log_msg(LOG_WARN, "refusing a client: one is connected, with %d read-only "
+				"observers already", SESSION_MAX_OBSERVERS);
+		else
+			log_msg(LOG_WARN, "refusing a second client while one is connected");
 		close(c);
 		return;
 	}
@@ -416,11 +432,11 @@ static int gdbserver_main(int argc, char **argv, int first)
 		return 1;
 	int rc = loop_run(server.loop);
 	loop_drain(server.loop); /* a finished target or a closed session still to be freed */
-	/* A session closed in the last turn of the loop was not freed by its deferred call. */
-	if (server.closing)
-		free_session(server.loop, server.closing);
-	if (server.session)
+	if (server.session) /* closes its observers first */
 		free_session(server.loop, server.session);
+	/* Sessions closed in the last turn of the loop were not freed by their deferred calls. */
+	while (server.closed)
+		free_session(server.loop, server.closed);
 	if (server.target) {
 		server.target->ops->destroy(server.target);
 		server.target = NULL;

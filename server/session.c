@@ -51,12 +51,19 @@ void session_send_reply(struct session *s)
 
 static void on_writable(struct loop *loop, int fd, unsigned events, void *data);
 
+static void observer_detach(struct session *s);
+static void close_observers(struct session *s, const char *why);
+
 static void session_close(struct session *s)
 {
 	if (s->closing)
 		return;
 	s->closing = true;
-	trace_session_drop(s); /* while the target still exists */
+	if (s->observer)
+		observer_detach(s);
+	else
+		close_observers(s, "its controlling client is gone");
+	trace_session_drop(s); /* while the target still exists (an observer's: its own only) */
 	loop_del_fd(s->loop, s->in_fd);
 	if (s->out_fd != s->in_fd)
 		loop_del_fd(s->loop, s->out_fd);
@@ -213,6 +220,8 @@ static void drop_target(struct loop *loop, void *data)
 
 void session_set_target(struct session *s, struct target *t, bool launched)
 {
+	if (!t || t != s->target) /* exec.c's end_target clears s->target before it calls */
+		close_observers(s, "the process it observed is gone");
 	if (s->target && s->target != t) {
 		trace_session_drop(s);
 		loop_defer(s->loop, drop_target, s->target);
@@ -348,6 +357,75 @@ int session_resume(struct session *s, const struct tgt_resume *actions, size_t n
 	return rc;
 }
 
+/* ---- observers ---- */
+
+/* The process an observer reads, copied in from its controller while one of its packets is
+ * handled (from no_process the rest of the time): it never keeps a pointer to them. */
+static const struct session no_process;
+
+static void observer_lend(struct session *s, const struct session *from)
+{
+	s->target = from->target;
+	s->collector = from->collector;
+	s->launched = from->launched;
+	s->pid = from->pid;
+	s->running = from->running;
+	s->stop_tid = from->stop_tid;
+	s->exit_kind = from->exit_kind;
+	s->exit_status = from->exit_status;
+	s->exit_pid = from->exit_pid;
+}
+
+static void observer_detach(struct session *s)
+{
+	struct session *ctl = s->controller;
+	if (!ctl)
+		return;
+	for (size_t i = 0; i < SESSION_MAX_OBSERVERS; i++)
+		if (ctl->observers[i] == s)
+			ctl->observers[i] = NULL;
+	s->controller = NULL;
+}
+
+/* Closes s's observers (each leaves the list as it closes). */
+static void close_observers(struct session *s, const char *why)
+{
+	struct session *list[SESSION_MAX_OBSERVERS];
+	memcpy(list, s->observers, sizeof(list));
+	for (size_t i = 0; i < SESSION_MAX_OBSERVERS; i++) {
+		if (!list[i])
+			continue;
+		log_msg(LOG_INFO, "closing an observer connection: %s", why);
+		session_close(list[i]);
+	}
+}
+
+bool session_observer_room(const struct session *ctl)
+{
+	if (ctl->observer || ctl->closing || !ctl->target)
+		return false;
+	for (size_t i = 0; i < SESSION_MAX_OBSERVERS; i++)
+		if (!ctl->observers[i])
+			return true;
+	return false;
+}
+
+struct session *session_observer_new(struct session *ctl, int fd)
+{
+	size_t slot = 0;
+	if (!session_observer_room(ctl))
+		return NULL;
+	while (ctl->observers[slot])
+		slot++;
+	struct session *s = session_new(ctl->loop, fd, fd, ctl->opts, NULL, false);
+	if (!s)
+		return NULL;
+	s->observer = true;
+	s->controller = ctl;
+	ctl->observers[slot] = s;
+	return s;
+}
+
 /* ---- input ---- */
 
 static void handle_packet(struct session *s)
@@ -356,6 +434,10 @@ static void handle_packet(struct session *s)
 	size_t len = s->reader.payload.len;
 	log_packet("->", p, len);
 	s->packets++;
+	if (s->observer && !s->controller)
+		return; /* closed: nothing left to read */
+	if (s->observer)
+		observer_lend(s, s->controller);
 	enum handler_result r = dispatch_packet(s, p, len);
 	if (r == HANDLER_REPLY)
 		session_send_reply(s);
@@ -365,10 +447,16 @@ static void handle_packet(struct session *s)
 	s->after_reply = NULL;
 	if (after && !s->closing)
 		after(s);
+	if (s->observer)
+		observer_lend(s, &no_process);
 }
 
 static void handle_interrupt(struct session *s)
 {
+	if (s->observer) {
+		log_msg(LOG_DEBUG, "interrupt from an observer ignored");
+		return;
+	}
 	if (s->target && s->running) {
 		log_msg(LOG_DEBUG, "interrupt requested");
 		int rc = s->target->ops->interrupt(s->target);
@@ -468,7 +556,7 @@ static void free_launch(struct launch_settings *l)
 	memset(l, 0, sizeof(*l));
 }
 
-void session_read_pending(struct session *s)
+static void read_pending(struct session *s)
 {
 	for (int guard = 0; guard < 16 && !s->closing; guard++) {
 		uint8_t probe;
@@ -481,11 +569,26 @@ void session_read_pending(struct session *s)
 	}
 }
 
+void session_read_pending(struct session *s)
+{
+	struct session *list[SESSION_MAX_OBSERVERS];
+	memcpy(list, s->observers, sizeof(list));
+	read_pending(s); /* may close s, and with it the observers */
+	for (size_t i = 0; i < SESSION_MAX_OBSERVERS; i++)
+		if (list[i] && !list[i]->closing)
+			read_pending(list[i]);
+}
+
 void session_free(struct session *s)
 {
 	if (!s)
 		return;
-	forget_stop_state(); /* its target is gone or going */
+	if (s->observer) {
+		observer_detach(s);
+	} else {
+		close_observers(s, "its controlling client is gone");
+		forget_stop_state(); /* its target is gone or going */
+	}
 	if (!s->closing) {
 		loop_del_fd(s->loop, s->in_fd);
 		if (s->out_fd != s->in_fd)

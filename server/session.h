@@ -18,6 +18,10 @@ struct loop;
  * replies that must fit the client's buffer. */
 #define SESSION_PACKET_SIZE 0x20000
 
+/* Read-only observer connections a controlling session admits at a time (see
+ * session_observer_new); a connection beyond them is refused. */
+#define SESSION_MAX_OBSERVERS 4
+
 /* What main() decided from the command line; shared by every session. */
 struct server_opts {
 	char **program;             /* program + args given on the command line, or NULL */
@@ -79,18 +83,38 @@ struct session {
 	/* Run once after the reply to the packet being handled is handed to the client: work
 	 * that can wait until the client is busy taking it in (memory read-ahead). */
 	void (*after_reply)(struct session *s);
+
+	/* Observers: read-only connections to the process another session controls. */
+	bool observer;              /* this session is one (for good, even once closed) */
+	struct session *controller; /* an observer's controlling session; NULL once closed */
+	struct session *observers[SESSION_MAX_OBSERVERS]; /* a controller's open observers */
+	struct session *next_closed; /* main.c's list of closed sessions not yet freed */
 };
 
 struct session *session_new(struct loop *loop, int in_fd, int out_fd,
 			    const struct server_opts *opts, struct target *target, bool launched);
+/* Frees s (a controller's observers are closed first: session_on_close hears of them). */
 void session_free(struct session *s);
 /* Take in what the client has sent and not yet been read (packets are handled, an end of
- * file closes the session): the server calls it when a new client knocks, so that a client
- * that has just left, whose end of file is still unread, does not keep the new one out. */
+ * file closes the session), and the same for its observers: the server calls it when a new
+ * client knocks, so that a client that has just left, whose end of file is still unread,
+ * does not keep the new one out. */
 void session_read_pending(struct session *s);
 
 /* Called by main() when the session ends (client gone): set before session_new. */
 extern void (*session_on_close)(struct session *s);
+
+/* A read-only observer of ctl's process on the connection fd (in and out), or NULL when ctl
+ * has no room (session_observer_room) or memory ran out. The observer shares ctl's target,
+ * collector and stop state without owning them: they are lent to it only while one of its
+ * packets is handled (dispatch refuses it everything that would change them), so it never
+ * holds a pointer to them between packets. Its own are the negotiation (acks, error strings,
+ * thread suffix...), its Hg thread and its btrace document. It closes when ctl's target goes
+ * (killed, detached, exited, replaced) or ctl closes; closing it never touches ctl. */
+struct session *session_observer_new(struct session *ctl, int fd);
+/* Whether ctl can take another observer: it debugs a process and has fewer than
+ * SESSION_MAX_OBSERVERS. */
+bool session_observer_room(const struct session *ctl);
 
 /* Reply helpers: all append to s->reply. */
 void reply_ok(struct session *s);

@@ -2,7 +2,9 @@
  * Qbtrace:off, Qbtrace-conf:pt:size, Qbtrace-conf:bts:size, qXfer:btrace:read (all/new/delta)
  * and qXfer:btrace-conf:read, over the same collector as the LLDB packets (trace.c). Both
  * formats capture PT; for bts the server decodes it and serves the linear blocks, so GDB
- * needs neither libipt nor a CPU with BTS. Wire facts: shared/spec/gdb-protocol.md §10. */
+ * needs neither libipt nor a CPU with BTS. A read-only observer (session.h) reads the threads
+ * its controller enabled without moving their read points. Wire facts:
+ * shared/spec/gdb-protocol.md §10. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,10 +65,19 @@ void btrace_session_drop(struct session *s)
 
 static struct bt_thread *find(struct btrace_state *b, pid_t tid)
 {
-	for (size_t i = 0; i < b->nthreads; i++)
+	for (size_t i = 0; b && i < b->nthreads; i++)
 		if (b->threads[i].tid == tid)
 			return &b->threads[i];
 	return NULL;
+}
+
+/* The threads GDB enabled: a read-only observer sees its controller's (and must not move
+ * their read points); its own state holds only the document it is served. */
+static struct btrace_state *enabled(struct session *s)
+{
+	if (s->observer)
+		return s->controller ? s->controller->btrace : NULL;
+	return s->btrace;
 }
 
 static pid_t btrace_thread(struct session *s)
@@ -276,7 +287,7 @@ static int build_btrace(struct session *s, struct btrace_state *b, const char *a
 			size_t msglen)
 {
 	pid_t tid = btrace_thread(s);
-	struct bt_thread *th = find(b, tid);
+	struct bt_thread *th = find(enabled(s), tid), copy;
 	struct collector *c = s->collector;
 	bool all = strcmp(annex, "all") == 0, fresh = strcmp(annex, "new") == 0,
 	     delta = strcmp(annex, "delta") == 0;
@@ -287,6 +298,10 @@ static int build_btrace(struct session *s, struct btrace_state *b, const char *a
 	if (!th || !c) {
 		snprintf(msg, msglen, "Btrace not enabled.");
 		return -ENOENT;
+	}
+	if (s->observer) { /* reads from the controller's read point, leaves it there */
+		copy = *th;
+		th = &copy;
 	}
 	struct buf raw = BUF_INIT;
 	ssize_t n = c->ops->read_thread(c, tid, &raw);
@@ -333,12 +348,12 @@ static int build_btrace(struct session *s, struct btrace_state *b, const char *a
 	return 0;
 }
 
-static void build_conf(struct session *s, struct btrace_state *b, struct buf *out)
+static void build_conf(struct session *s, struct buf *out)
 {
 	pid_t tid = btrace_thread(s);
 	buf_puts(out, "<!DOCTYPE btrace-conf SYSTEM \"btrace-conf.dtd\">\n"
 		      "<btrace-conf version=\"1.0\">");
-	struct bt_thread *th = b ? find(b, tid) : NULL;
+	struct bt_thread *th = find(enabled(s), tid);
 	if (th && s->collector) {
 		struct collector *c = s->collector;
 		size_t n = c->ops->threads(c, NULL, 0);
@@ -368,9 +383,13 @@ enum handler_result btrace_xfer(struct session *s, const char *obj, const char *
 		reply_error_text(s, ESRCH, "No process.");
 		return HANDLER_REPLY;
 	}
+	if (s->observer && s->running) {
+		dispatch_observer_busy(s, "qXfer:btrace");
+		return HANDLER_REPLY;
+	}
 	if (strcmp(obj, "btrace-conf") == 0) {
 		struct buf doc = BUF_INIT;
-		build_conf(s, b, &doc);
+		build_conf(s, &doc);
 		reply_xfer_chunk(s, doc.data, doc.len, off, n);
 		buf_fini(&doc);
 		return HANDLER_REPLY;

@@ -1,6 +1,7 @@
 /* server/handlers/trace.c — LLDB's jLLDBTrace* packets (intel-pt) over the collector
  * interface. The collector is created on first use for the session's target (hardware where
- * the intel_pt PMU exists, software otherwise) and dropped with the target. Wire facts:
+ * the intel_pt PMU exists, software otherwise) and dropped with the target; a read-only
+ * observer (session.h) reads its controller's and never creates or drops one. Wire facts:
  * shared/spec/lldb-protocol.md §3. */
 #include <errno.h>
 #include <stdio.h>
@@ -25,6 +26,11 @@ struct collector *trace_collector(struct session *s)
 		reply_error_text(s, ESRCH, "Process not running.");
 		return NULL;
 	}
+	if (s->observer) { /* the collector is the controller's to create */
+		reply_error_text(s, ENOENT,
+				 "no trace: the controlling client has not started tracing");
+		return NULL;
+	}
 	int rc = col_create((enum col_backend)s->opts->trace_backend, s->target, NULL, &c, err, sizeof(err));
 	if (rc < 0) {
 		reply_error_text(s, rc, "%s", err);
@@ -39,6 +45,8 @@ struct collector *trace_collector(struct session *s)
 void trace_session_drop(struct session *s)
 {
 	btrace_session_drop(s);
+	if (s->observer)
+		return; /* the collector it reads is its controller's */
 	col_destroy(s->collector);
 	s->collector = NULL;
 }
