@@ -1,6 +1,7 @@
 /* server/decode_cli.c — `ptstub decode`: pages through jPTStubTraceDecode replies (always from
  * the oldest item of the window, so output is in execution order) and prints them as text in
- * LLDB's shapes, as one JSON document, or as a Chrome trace of the call tree. */
+ * LLDB's shapes, as one JSON document, or as a Chrome trace of the call tree. While a debugger
+ * holds the server, the command's connection is a read-only observer (server/session.h). */
 #include "server/decode_cli.h"
 
 #include <errno.h>
@@ -45,7 +46,9 @@ static void decode_usage(FILE *f)
 	      "                     [--count N] [--source] [--intel] [--timestamps]\n"
 	      "                     [--chrome-trace FILE] [--timeout SECONDS]\n"
 	      "Print a traced thread's decoded trace from a running ptstub (tracing started by\n"
-	      "jLLDBTraceStart or Qbtrace). Text looks like LLDB's `thread trace dump instructions`\n"
+	      "jLLDBTraceStart or Qbtrace), also while a debugger is connected to it: the command\n"
+	      "is then a read-only observer, served while the process is stopped.\n"
+	      "Text looks like LLDB's `thread trace dump instructions`\n"
 	      "(--insns, the default), `thread trace dump function-calls` (--calls), or lists\n"
 	      "blocks, gaps and events (--blocks).\n"
 	      "  --count N            the newest N items only (default: all)\n"
@@ -411,8 +414,12 @@ int decode_main(int argc, char **argv)
 		return rc > 0 ? EXIT_OK : EXIT_USAGE;
 	o.conn = query_client_open(o.addr, o.timeout_ms);
 	if (!o.conn) {
-		fprintf(stderr, "ptstub decode: cannot connect to %s: %s\n", o.addr,
-			errno == EINVAL ? "want HOST:PORT or unix:PATH" : strerror(errno));
+		bool shut = errno == ECONNRESET || errno == EPIPE || errno == ECONNABORTED;
+		fprintf(stderr, "ptstub decode: cannot connect to %s: %s%s\n", o.addr,
+			errno == EINVAL ? "want HOST:PORT or unix:PATH" : strerror(errno),
+			shut ? " (the server takes a read-only connection beside its client only "
+			       "while that client debugs a process, and a few at a time)"
+			     : "");
 		return EXIT_USAGE;
 	}
 	if (o.chrome_trace) {
