@@ -355,6 +355,7 @@ def raw_part():
     check("PacketSize" in reply, "observer of a raw controller")
     check(o.text("Hg%x" % pid) == "OK" and len(o.text("g")) > 100, "observer reads while stopped")
 
+    check(c.text("Qbtrace:pt") == "OK", "the controller enables GDB's btrace")
     c.send_raw(frame("vCont;c"))
     time.sleep(0.2)
     for name, packet in (("m", "m%x,8" % 0x400000), ("g", "g"), ("p", "p10"), ("?", "?"),
@@ -376,6 +377,14 @@ def raw_part():
     check(stop.startswith(b"T"), f"the controller's interrupt stops it: {stop[:30]!r}")
     rip = o.text("p10")
     check(re.fullmatch(r"[0-9a-f]{16}", rip) is not None, f"observer reads again once stopped: {rip!r}")
+    conf = o.text("qXfer:btrace-conf:read::0,fff")
+    check("<pt size=" in conf, f"observer's qXfer:btrace-conf: {conf!r}")
+    doc = o.text("qXfer:btrace:read:new:0,1ffff")
+    check("<raw>" in doc, "observer's qXfer:btrace:read:new has the trace")
+    doc = c.text("qXfer:btrace:read:new:0,1ffff")
+    check("<raw>" in doc, "and the controller's own read point did not move: its `new` has it too")
+    check(c.text("qXfer:btrace:read:new:0,1ffff") == "l<!DOCTYPE btrace SYSTEM \"btrace.dtd\">\n"
+          "<btrace version=\"1.0\">\n</btrace>\n", "(its second `new` is empty)")
     check(c.text("s").startswith("T"), "the controller steps")
 
     c.text("D")
