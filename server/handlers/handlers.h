@@ -71,7 +71,8 @@ handler_fn handle_jLLDBTraceSupported, handle_jLLDBTraceStart, handle_jLLDBTrace
 	handle_Qbtrace_conf_bts_size;
 /* The session's collector, created on first use; NULL after replying with the reason. */
 struct collector *trace_collector(struct session *s);
-/* Stop all tracing and free the collector and btrace state (the target goes). */
+/* Stop all tracing and free the collector and btrace state (the target goes). An observer
+ * session frees only its own btrace document: the collector it reads is its controller's. */
 void trace_session_drop(struct session *s);
 void btrace_session_drop(struct session *s);
 /* qXfer:btrace:read and qXfer:btrace-conf:read (obj "btrace" / "btrace-conf"). */
