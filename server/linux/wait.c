@@ -253,8 +253,20 @@ static void lx_on_signal(struct lx_target *lt, struct lx_thread *th, int signo)
 
 	th->interrupting = false;
 	if (signo == SIGTRAP) {
-		ptrace(PTRACE_GETSIGINFO, th->tid, 0, &si);
+		/* SIGKILLed since this stop was reaped, the thread is no longer stopped and there
+		 * is no telling a step or a breakpoint from a signal (the questions fail with
+		 * ESRCH): its exit status follows, and that is the event. Asked again before a
+		 * plain SIGTRAP is believed, for a kill that lands while the trap is classified. */
+		if (ptrace(PTRACE_GETSIGINFO, th->tid, 0, &si) < 0 && errno == ESRCH) {
+			th->running = true;
+			return;
+		}
 		lx_classify_trap(lt, th, si.si_code, &st);
+		if (st.reason == TGT_STOP_SIGNAL &&
+		    ptrace(PTRACE_GETSIGINFO, th->tid, 0, &si) < 0 && errno == ESRCH) {
+			th->running = true;
+			return;
+		}
 	}
 	if (st.reason == TGT_STOP_NONE) {
 		lx_rerun(lt, th);

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/linux/linux_target.h" /* lx_handle_status: the kill race below */
 #include "server/loop.h"
 #include "server/target.h"
 #include "tests/unit/check.h"
@@ -220,6 +221,44 @@ static void test_breakpoint_step_exit(void)
 	CHECK(resume_all(t, TGT_RESUME_CONTINUE, 0) == 0);
 	CHECK(wait_event() && last.kind == TGT_EV_EXITED && last.status == 7);
 	CHECK(!t->ops->is_alive(t));
+	t->ops->destroy(t);
+}
+
+/* The race the faults test met once: a step's SIGTRAP stop is reaped, then the process is
+ * SIGKILLed before the server asks PTRACE_GETSIGINFO what the stop was. The stop must not be
+ * reported as a SIGTRAP signal (T05 for a dead process): the exit that follows is. */
+static void test_killed_after_step_reaped(void)
+{
+	struct target *t = launch("bp");
+	struct lx_target *lt = (struct lx_target *)t;
+	pid_t tid;
+	int status;
+
+	CHECK(t != NULL);
+	if (!t)
+		return;
+	CHECK(t->ops->threads(t, &tid, 1) == 1);
+	CHECK(resume_all(t, TGT_RESUME_STEP, 0) == 0);
+	/* Reap the step's stop ourselves, as the server's loop would, then kill. */
+	CHECK(waitpid(tid, &status, __WALL) == tid && WIFSTOPPED(status) &&
+	      WSTOPSIG(status) == SIGTRAP);
+	kill(tid, SIGKILL);
+	for (int i = 0; i < 1000; i++) { /* until it has left the ptrace stop */
+		char path[64], st[512];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/stat", tid);
+		f = fopen(path, "r");
+		if (!f || !fgets(st, sizeof(st), f) || !strstr(st, ") t ")) {
+			if (f)
+				fclose(f);
+			break;
+		}
+		fclose(f);
+		usleep(1000);
+	}
+	lx_handle_status(lt, tid, status);
+	CHECK(wait_event() && last.kind == TGT_EV_SIGNALED && last.status == SIGKILL);
 	t->ops->destroy(t);
 }
 
@@ -750,6 +789,7 @@ int main(int argc, char **argv)
 	prog = argv[1];
 	loop = loop_new();
 	test_breakpoint_step_exit();
+	test_killed_after_step_reaped();
 	test_continue_over_breakpoint();
 	test_segv_and_signal();
 	test_attach_detach();
