@@ -105,12 +105,23 @@ int transport_listen(const struct transport_addr *a, int *port_out)
 {
 	int fd, rc;
 	if (a->kind == TRANSPORT_UNIX) {
+		/* Bound under a temporary name and renamed once listening: whoever waits for the
+		 * path to appear (ptstub decode DIR, scripts) never finds it refusing. */
 		struct sockaddr_un sun;
-		if ((fd = unix_socket(a->path, &sun)) < 0)
+		char tmp[sizeof(sun.sun_path)];
+		bool staged = snprintf(tmp, sizeof(tmp), "%s.%d", a->path, (int)getpid()) <
+			      (int)sizeof(tmp);
+		if ((fd = unix_socket(staged ? tmp : a->path, &sun)) < 0)
 			return fd;
-		unlink(a->path);
-		if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, 1) < 0)
-			goto fail;
+		unlink(sun.sun_path);
+		if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, 1) < 0 ||
+		    (staged && rename(tmp, a->path) < 0)) {
+			rc = -errno;
+			if (staged)
+				unlink(tmp);
+			close(fd);
+			return rc;
+		}
 		*port_out = 0;
 		return fd;
 	}
