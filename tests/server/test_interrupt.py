@@ -52,6 +52,16 @@ def lldb_interrupts():
     err = lldb.SBError()
     process = target.Launch(info, err)
     check(err.Success() and wait_state(listener, process, lldb.eStateStopped), "lldb: launched")
+    # Into the sleep loop first, libraries loaded: an interrupt that lands while LLDB still
+    # handles the loader's events (stepping over its breakpoint in ld.so) left LLDB's own
+    # resume state broken in CI (every later continue interrupted at once, by LLDB itself).
+    bp = target.BreakpointCreateByName("sample_sleep_loop")
+    process.Continue()
+    wait_state(listener, process, lldb.eStateRunning, seconds=5)
+    check(wait_state(listener, process, lldb.eStateStopped) and
+          process.GetSelectedThread().GetStopReason() == lldb.eStopReasonBreakpoint,
+          "lldb: in the sleep loop")
+    target.BreakpointDelete(bp.GetID())
     for round_ in (1, 2):
         time.sleep(0.5)  # let LLDB finish handling the last stop before resuming
         err = process.Continue()
