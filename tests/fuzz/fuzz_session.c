@@ -126,7 +126,7 @@ static void feed(struct loop *loop, void *data)
 		loop_defer(loop, feed, c);
 }
 
-int fuzz_session_run(const uint8_t *stream, size_t len)
+static int run(const uint8_t *stream, size_t len, bool observe)
 {
 	static const struct server_opts opts = {.disable_aslr = true};
 	static size_t cuts[MAX_PIECES];
@@ -146,32 +146,62 @@ int fuzz_session_run(const uint8_t *stream, size_t len)
 
 	struct loop *loop = loop_new();
 	session_on_close = stop_loop;
-	struct session *s = session_new(loop, sv[0], sv[0], &opts, NULL, false);
-	if (!loop || !s) {
+	/* Observing: the controller's own connection stays silent, the stream is the
+	 * observer's. */
+	int ctl_pair[2] = {-1, -1};
+	if (observe && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl_pair) < 0) {
+		perror("fuzz: socketpair");
+		abort();
+	}
+	struct session *ctl = session_new(loop, observe ? ctl_pair[0] : sv[0],
+					  observe ? ctl_pair[0] : sv[0], &opts, NULL, false);
+	if (!loop || !ctl) {
 		fputs("fuzz: cannot create the loop or the session\n", stderr);
 		abort();
 	}
 	struct tgt_callbacks cb;
-	session_target_callbacks(s, &cb);
-	session_set_target(s, fake_target_new(loop, &cb), true);
+	session_target_callbacks(ctl, &cb);
+	session_set_target(ctl, fake_target_new(loop, &cb), true);
+	struct session *s = observe ? session_observer_new(ctl, sv[0]) : ctl;
+	if (!s) {
+		fputs("fuzz: cannot create the observer\n", stderr);
+		abort();
+	}
 	struct client c = {loop, sv[1], stream, cuts, ncuts, 0, 0, false, 0};
 	loop_add_fd(loop, sv[1], LOOP_READ, drain, &c);
 	loop_defer(loop, feed, &c);
 	loop_run(loop);
 
-	/* What main() does when a client goes: kill and free the target, then the session. */
-	if (s->target) {
-		struct target *t = s->target;
-		s->target = NULL;
+	/* What main() does when a client goes: kill and free the target, then the session (an
+	 * observer first: it never owns the target). */
+	if (observe)
+		session_free(s);
+	if (ctl->target) {
+		struct target *t = ctl->target;
+		ctl->target = NULL;
 		t->ops->kill(t);
 		t->ops->destroy(t);
 	}
 	loop_defer(loop, stop_deferred, NULL); /* runs the target drops queued before it */
 	loop_run(loop);
 	loop_del_fd(loop, sv[1]);
-	session_free(s);
+	session_free(ctl);
 	loop_free(loop);
 	close(sv[0]);
 	close(sv[1]);
+	if (observe) {
+		close(ctl_pair[0]);
+		close(ctl_pair[1]);
+	}
 	return 0;
+}
+
+int fuzz_session_run(const uint8_t *stream, size_t len)
+{
+	return run(stream, len, false);
+}
+
+int fuzz_observer_run(const uint8_t *stream, size_t len)
+{
+	return run(stream, len, true);
 }

@@ -20,5 +20,8 @@ bool fuzz_packet_forbidden(const char *payload, size_t len);
  * the session ends. Returns -1 (input rejected) when stream is too long or holds a forbidden
  * packet, else 0. */
 int fuzz_session_run(const uint8_t *stream, size_t len);
+/* The same stream sent by a read-only observer connection beside a controlling session that
+ * debugs the fake target (server/session.h): every packet is refused or read-only. */
+int fuzz_observer_run(const uint8_t *stream, size_t len);
 
 #endif
