@@ -406,18 +406,25 @@ static struct {
 	unsigned k, zmm_hi256, hi16_zmm; /* offsets of components 5, 6, 7 */
 } avx512;
 
-static void avx512_layout(void)
+uint64_t regs_host_xcr0(void)
 {
 	unsigned a, b, c, d;
 	uint32_t lo, hi;
 
+	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE))
+		return 3; /* x87 and SSE only */
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	return (uint64_t)hi << 32 | lo;
+}
+
+static void avx512_layout(void)
+{
+	unsigned a, b, c, d;
+
 	if (avx512.known)
 		return;
 	avx512.known = true;
-	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE))
-		return;
-	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-	if ((lo & XS_BIT_AVX512) != XS_BIT_AVX512)
+	if ((regs_host_xcr0() & XS_BIT_AVX512) != XS_BIT_AVX512)
 		return;
 	__cpuid_count(0xd, 5, a, b, c, d);
 	avx512.k = b;

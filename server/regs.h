@@ -79,6 +79,8 @@ void regcache_to_fxsave(const struct regcache *rc, uint8_t fxsave[512]);
 void regcache_from_xstate(struct regcache *rc, const uint8_t *xstate, size_t xsize);
 void regcache_to_xstate(const struct regcache *rc, uint8_t *xstate, size_t xsize);
 void regcache_to_xstate_avx512(const struct regcache *rc, uint8_t *xstate, size_t xsize);
+/* XCR0, the state components the kernel enables on this CPU (3 without XSAVE). */
+uint64_t regs_host_xcr0(void);
 /* True where the CPU and the kernel enable AVX-512 (XCR0 opmask, ZMM_Hi256, Hi16_ZMM). */
 bool regs_host_avx512(void);
 

@@ -112,14 +112,11 @@ static size_t xstate_gdb_size(uint64_t xcr0)
 static size_t xstate_size(uint64_t *xcr0)
 {
 	unsigned a, b, cx, d;
-	uint32_t lo, hi;
 	size_t gdb;
 
-	*xcr0 = 3;
-	if (!__get_cpuid(1, &a, &b, &cx, &d) || !(cx & bit_OSXSAVE))
+	*xcr0 = regs_host_xcr0();
+	if (*xcr0 == 3)
 		return 576;
-	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-	*xcr0 = (uint64_t)hi << 32 | lo;
 	__cpuid_count(0xd, 0, a, b, cx, d);
 	gdb = xstate_gdb_size(*xcr0);
 	return b < gdb ? gdb : b;
