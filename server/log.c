@@ -12,6 +12,7 @@
 static FILE *log_fp;
 static enum log_level log_max = LOG_INFO;
 static bool log_packets;
+bool log_ptrace;
 
 int log_open(const char *path, const char *channels)
 {
@@ -29,8 +30,10 @@ int log_open(const char *path, const char *channels)
 			continue;
 		if (strstr(c, "packets"))
 			log_packets = true;
-		if (strstr(c, "debug") || strstr(c, "packets"))
+		if (strstr(c, "debug") || strstr(c, "packets") || strstr(c, "ptrace"))
 			log_max = LOG_DEBUG;
+		if (strstr(c, "ptrace"))
+			log_ptrace = true;
 		if (strstr(c, "quiet"))
 			log_max = LOG_WARN;
 	}

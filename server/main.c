@@ -55,6 +55,7 @@ static const char usage[] =
 	"  --native-regs                     accepted for lldb-server compatibility (no effect)\n"
 	"  --log-file FILE                   log there instead of stderr\n"
 	"  --log-channels WORDS              'packets' logs every packet, 'debug' more detail,\n"
+	"                                    'ptrace' every resume and stop of the debuggee,\n"
 	"                                    'quiet' only warnings (also: PTSTUB_LOG=...)\n"
 	"  --allow-file-access               vFile may read any file (default: only files the\n"
 	"                                    debuggee maps)\n"

@@ -7,10 +7,13 @@
 #include <sys/ptrace.h>
 
 #include "server/linux/linux_target.h"
+#include "server/log.h"
 
 int lx_ptrace_resume(struct lx_target *lt, struct lx_thread *th, bool step, int signo)
 {
 	(void)lt;
+	if (log_ptrace)
+		log_msg(LOG_DEBUG, "ptrace: %s %d signal %d", step ? "step" : "cont", th->tid, signo);
 	/* ESRCH: killed under us (a SIGKILL from outside ends the ptrace-stop). Its exit status is
 	 * on the way, so it counts as running: that status, not a stop, is what gets reported. */
 	if (ptrace(step ? PTRACE_SINGLESTEP : PTRACE_CONT, th->tid, 0, (long)signo) < 0 &&

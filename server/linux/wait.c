@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "server/linux/linux_target.h"
+#include "server/log.h"
 #include "server/loop.h"
 
 static void lx_emit_deferred(struct loop *loop, void *data)
@@ -262,6 +263,10 @@ static void lx_on_signal(struct lx_target *lt, struct lx_thread *th, int signo)
 			return;
 		}
 		lx_classify_trap(lt, th, si.si_code, &st);
+		if (log_ptrace)
+			log_msg(LOG_DEBUG, "ptrace: %d SIGTRAP code %d: stop reason %d%s%s", th->tid,
+				si.si_code, (int)st.reason, th->stepping ? " (stepping)" : "",
+				th->stepping_over ? " (over a breakpoint)" : "");
 		if (st.reason == TGT_STOP_SIGNAL &&
 		    ptrace(PTRACE_GETSIGINFO, th->tid, 0, &si) < 0 && errno == ESRCH) {
 			th->running = true;
@@ -300,6 +305,9 @@ void lx_handle_status(struct lx_target *lt, pid_t tid, int status)
 {
 	struct lx_thread *th;
 
+	if (log_ptrace)
+		log_msg(LOG_DEBUG, "ptrace: %d status %#x (phase %d)", tid, (unsigned)status,
+			(int)lt->phase);
 	if (WIFEXITED(status) || WIFSIGNALED(status)) {
 		if (tid == lt->pid) {
 			lx_process_gone(lt, status);
@@ -363,6 +371,8 @@ static void lx_interrupt_running(struct lx_target *lt)
 			continue;
 		if (ptrace(PTRACE_INTERRUPT, th->tid, 0, 0) == 0)
 			th->interrupting = true;
+		if (log_ptrace)
+			log_msg(LOG_DEBUG, "ptrace: interrupt %d", th->tid);
 	}
 }
 

@@ -25,12 +25,25 @@ def check(cond, what):
 
 
 def wait_state(listener, process, want, seconds=15):
+    """Wait until LLDB has broadcast the state `want`, taking every event on the way.
+
+    Events must be taken as they come. LLDB runs a stop event's breakpoint actions when a
+    listener takes the event, against the thread's stop at that moment. The launch's stop
+    event, left queued and taken only after the process had already reached the dynamic
+    loader's breakpoint, ran the loader's callback a second time: LLDB resumed twice, lost
+    track of its own state and timed out every later resume. That needed only a server fast
+    enough to reach the loader's breakpoint before this script looked at its events."""
     deadline = time.time() + seconds
     event = lldb.SBEvent()
     while time.time() < deadline:
-        if process.GetState() == want:
+        if not listener.WaitForEvent(1, event):
+            if process.GetState() == want:
+                return True  # reached before this call, its event taken by an earlier one
+            continue
+        if (lldb.SBProcess.EventIsProcessEvent(event) and
+                lldb.SBProcess.GetStateFromEvent(event) == want and
+                not lldb.SBProcess.GetRestartedFromEvent(event)):
             return True
-        listener.WaitForEvent(1, event)
     return process.GetState() == want
 
 
@@ -39,8 +52,8 @@ SERVER_LOG = os.path.join(tempfile.mkdtemp(prefix="ptstub-interrupt-"), "server.
 
 def lldb_interrupts():
     os.environ["LLDB_DEBUGSERVER_PATH"] = ptstub
-    # The server's packets, shown if a check fails (what LLDB waited for, if anything).
-    for i, arg in enumerate(["--log-channels", "packets", "--log-file", SERVER_LOG], 1):
+    # The server's packets and ptrace calls, shown if a check fails (what LLDB waited for).
+    for i, arg in enumerate(["--log-channels", "packets ptrace", "--log-file", SERVER_LOG], 1):
         os.environ[f"LLDB_DEBUGSERVER_EXTRA_ARG_{i}"] = arg
     lldb.SBDebugger.Initialize()
     dbg = lldb.SBDebugger.Create()
@@ -52,9 +65,7 @@ def lldb_interrupts():
     err = lldb.SBError()
     process = target.Launch(info, err)
     check(err.Success() and wait_state(listener, process, lldb.eStateStopped), "lldb: launched")
-    # Into the sleep loop first, libraries loaded: an interrupt that lands while LLDB still
-    # handles the loader's events (stepping over its breakpoint in ld.so) left LLDB's own
-    # resume state broken in CI (every later continue interrupted at once, by LLDB itself).
+    # Into the sleep loop first (libraries loaded), so that the interrupts land in a sleep.
     bp = target.BreakpointCreateByName("sample_sleep_loop")
     process.Continue()
     wait_state(listener, process, lldb.eStateRunning, seconds=5)
@@ -87,9 +98,14 @@ def lldb_interrupts():
         check("SIGSTOP" in desc or desc == "trace", f"lldb: SIGSTOP, or the step it interrupted ({round_})")
     process.Kill()
     lldb.SBDebugger.Terminate()
-    if failures and os.path.exists(SERVER_LOG):
-        with open(SERVER_LOG, errors="replace") as f:
-            lines = f.read().splitlines()
+    with open(SERVER_LOG, errors="replace") as f:
+        lines = f.read().splitlines()
+    # The "ptrace" log channel: the resumes and the interrupts that stopped them.
+    check(any(re.search(r"debug: ptrace: cont \d+ signal 0$", line) for line in lines) and
+          any(re.search(r"debug: ptrace: interrupt \d+$", line) for line in lines) and
+          any(re.search(r"debug: ptrace: \d+ status 0x[0-9a-f]+ ", line) for line in lines),
+          "log: the ptrace channel shows resumes, interrupts and statuses")
+    if failures:
         print("--- the server's last packets ---")
         for line in lines[-60:]:
             print("    " + line[:200])
