@@ -88,7 +88,8 @@ static bool flush_out(struct session *s)
 			if (s->out_fd != s->in_fd)
 				loop_add_fd(s->loop, s->out_fd, LOOP_WRITE, on_writable, s);
 			else
-				loop_set_events(s->loop, s->out_fd, LOOP_READ | LOOP_WRITE);
+				loop_set_events(s->loop, s->out_fd,
+						(s->input_paused ? 0 : LOOP_READ) | LOOP_WRITE);
 			return false;
 		}
 		log_msg(LOG_INFO, "client write failed: %s", n < 0 ? strerror(errno) : "closed");
@@ -465,13 +466,57 @@ static void handle_interrupt(struct session *s)
 	}
 }
 
+static void on_readable(struct loop *loop, int fd, unsigned events, void *data);
+
+/* Backpressure. A client that sends packets and does not read the replies would have the
+ * server buffer replies without end; once SESSION_OUT_HIGH bytes wait unwritten, the rest of
+ * its input is held unparsed and nothing more is read until the client has taken them all. */
+static void input_pause(struct session *s, const uint8_t *rest, size_t len)
+{
+	buf_append(&s->held, rest, len);
+	if (s->input_paused)
+		return;
+	s->input_paused = true;
+	/* Said once; a slow link may pause and resume all the time. */
+	log_msg(s->input_pauses++ ? LOG_DEBUG : LOG_INFO, "the client is not reading its replies "
+		"(%zu bytes waiting): its packets wait until it does", s->out.len);
+	/* Unwatched rather than watched for nothing: a hang-up would wake the loop forever. */
+	if (s->out_fd == s->in_fd)
+		loop_set_events(s->loop, s->in_fd, LOOP_WRITE);
+	else
+		loop_del_fd(s->loop, s->in_fd);
+}
+
+static void feed_input(struct session *s, const uint8_t *in, size_t n);
+
+/* Every reply is written: parse what was held, then read again. */
+static void input_resume(struct session *s)
+{
+	struct buf held = s->held;
+
+	buf_init(&s->held);
+	s->input_paused = false;
+	if (s->out_fd == s->in_fd)
+		loop_set_events(s->loop, s->in_fd, LOOP_READ);
+	else
+		loop_add_fd(s->loop, s->in_fd, LOOP_READ, on_readable, s);
+	log_msg(s->input_pauses > 1 ? LOG_DEBUG : LOG_INFO,
+		"the client took its replies: reading its packets again");
+	feed_input(s, (const uint8_t *)held.data, held.len);
+	buf_fini(&held);
+}
+
 static void on_readable(struct loop *loop, int fd, unsigned events, void *data)
 {
 	(void)loop;
 	struct session *s = data;
-	if ((events & LOOP_WRITE) && flush_out(s) && !s->closing)
-		loop_set_events(s->loop, s->out_fd, LOOP_READ);
-	if (!(events & LOOP_READ) || s->closing)
+	if ((events & LOOP_WRITE) && flush_out(s) && !s->closing) {
+		if (s->input_paused)
+			input_resume(s);
+		else
+			loop_set_events(s->loop, s->out_fd, LOOP_READ);
+	}
+	if (!(events & LOOP_READ) || s->closing || s->input_paused)
 		return;
 	uint8_t in[65536];
 	ssize_t n = read(fd, in, sizeof(in));
@@ -482,10 +527,19 @@ static void on_readable(struct loop *loop, int fd, unsigned events, void *data)
 		session_close(s);
 		return;
 	}
+	feed_input(s, in, (size_t)n);
+}
+
+static void feed_input(struct session *s, const uint8_t *in, size_t n)
+{
 	size_t off = 0;
-	while (off < (size_t)n && !s->closing) {
+	while (off < n && !s->closing) {
 		enum pkt_event ev;
-		off += pkt_reader_feed(&s->reader, in + off, (size_t)n - off, &ev);
+		if (s->out.len >= SESSION_OUT_HIGH) {
+			input_pause(s, in + off, n - off);
+			return;
+		}
+		off += pkt_reader_feed(&s->reader, in + off, n - off, &ev);
 		switch (ev) {
 		case PKT_PACKET:
 			if (!s->no_ack)
@@ -513,9 +567,14 @@ static void on_readable(struct loop *loop, int fd, unsigned events, void *data)
 
 static void on_writable(struct loop *loop, int fd, unsigned events, void *data)
 {
+	struct session *s = data;
+
 	(void)events;
-	if (flush_out(data))
-		loop_del_fd(loop, fd);
+	if (!flush_out(s))
+		return;
+	loop_del_fd(loop, fd);
+	if (s->input_paused && !s->closing)
+		input_resume(s);
 }
 
 struct session *session_new(struct loop *loop, int in_fd, int out_fd,
@@ -533,6 +592,7 @@ struct session *session_new(struct loop *loop, int in_fd, int out_fd,
 	pkt_reader_init(&s->reader, SESSION_PACKET_SIZE);
 	buf_init(&s->out);
 	buf_init(&s->reply);
+	buf_init(&s->held);
 	set_nonblocking(in_fd);
 	set_nonblocking(out_fd);
 	if (loop_add_fd(loop, in_fd, LOOP_READ, on_readable, s) < 0) {
@@ -596,6 +656,7 @@ void session_free(struct session *s)
 	}
 	pkt_reader_fini(&s->reader);
 	buf_fini(&s->out);
+	buf_fini(&s->held);
 	buf_fini(&s->reply);
 	free(s->last_resume);
 	free_launch(&s->launch);

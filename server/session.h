@@ -21,6 +21,10 @@ struct loop;
 /* Read-only observer connections a controlling session admits at a time (see
  * session_observer_new); a connection beyond them is refused. */
 #define SESSION_MAX_OBSERVERS 4
+/* Replies the client has not taken in yet, beyond which its packets wait unread (a client
+ * that sends and never reads would otherwise make the server buffer without end): 8 MiB,
+ * dozens of the largest replies. */
+#define SESSION_OUT_HIGH (8u << 20)
 
 /* What main() decided from the command line; shared by every session. */
 struct server_opts {
@@ -51,6 +55,9 @@ struct session {
 	const struct server_opts *opts;
 	struct pkt_reader reader;
 	struct buf out;             /* framed bytes not yet written */
+	struct buf held;            /* input not parsed yet: out was over SESSION_OUT_HIGH */
+	bool input_paused;          /* nothing more is read until out is written */
+	unsigned input_pauses;      /* times it was paused (logged at INFO the first time) */
 	struct buf reply;           /* payload of the reply being built (raw, escaped on send) */
 
 	/* What the client negotiated. */

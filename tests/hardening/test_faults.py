@@ -119,6 +119,73 @@ def disconnect_mid_reply():
     no_leftovers()
 
 
+def server_unread_bytes(server_port, client_port):
+    """What the server has not read yet of its client's connection (/proc/net/tcp rx_queue)."""
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        f = line.split()
+        local, remote = int(f[1].split(":")[1], 16), int(f[2].split(":")[1], 16)
+        if (local, remote) == (server_port, client_port):
+            return int(f[4].split(":")[1], 16)
+    return None
+
+
+def raw_replies(c, n, timeout=60):
+    """The next n reply frames, as sent ($body#cs, escapes kept: comparing is enough)."""
+    deadline, data = time.time() + timeout, bytearray(c.buf)
+    c.buf = b""
+    while data.count(b"#") < n:
+        c.sock.settimeout(max(0.1, deadline - time.time()))
+        chunk = c.sock.recv(1 << 20)
+        expect(chunk, "the server closed the connection")
+        data += chunk
+        expect(time.time() < deadline, f"{data.count(b'#')} of {n} replies in {timeout} s")
+    frames = re.findall(rb"\$[^#]*#[0-9a-f]{2}", bytes(data))
+    expect(len(frames) == n and sum(map(len, frames)) == len(data),
+           f"{len(frames)} frames in {len(data)} bytes, {n} expected")
+    return frames
+
+
+def client_never_reads():
+    """A client sends packets and does not read the replies: once 8 MiB of replies wait, the
+    server stops reading its packets (they wait in the kernel) rather than buffering replies
+    without end; when the client reads, every reply arrives, whole and in order."""
+    srv, c = start([SAMPLE, "basic"])
+    # 128 KiB of the loader's code per reply: ~48 MiB of replies (far over 8 MiB and the
+    # socket buffers) take a few KiB of packets, all sent before any reply is read.
+    pid = pid_of(c)
+    text = next(line.split()[0] for line in open(f"/proc/{pid}/maps")
+                if " r-xp " in line and "/ld-linux" in line)
+    start_addr, end_addr = (int(x, 16) for x in text.split("-"))
+    request = frame(f"x{start_addr:x},{min(end_addr - start_addr, 0x20000):x}")
+    c.send_raw(request)
+    first = raw_replies(c, 1)[0]
+    expect(len(first) >= 0x10000, f"a 128 KiB read answered {len(first)} bytes")
+    count = (48 << 20) // len(first)
+    c.sock.settimeout(10)
+    c.sock.sendall(request * count)
+    deadline = time.time() + 3
+    while time.time() < deadline and "not reading its replies" not in srv.log_text():
+        time.sleep(0.05)
+    # Packets sent now stay in the kernel: the server does not read them.
+    more = 500
+    c.sock.sendall(frame("qC") * more)
+    time.sleep(0.5)
+    unread = server_unread_bytes(srv.port, c.sock.getsockname()[1])
+    expect(unread == len(frame("qC")) * more,
+           f"the server read packets while {count} replies waited ({unread} bytes unread)")
+    expect("not reading its replies" in srv.log_text(), "no log line says reading stopped")
+    replies = raw_replies(c, count + more)
+    bad = [i for i, r in enumerate(replies[:count]) if r != first]
+    expect(not bad, f"{len(bad)} of {count} replies differ from the first, e.g. #{bad[:1]}")
+    expect(all(r.startswith(b"$QC") for r in replies[count:]), "a qC went unanswered")
+    expect(c.text("qC").startswith("QC"), "the session did not go on after the replies")
+    expect("reading its packets again" in srv.log_text(), "no log line says reading resumed")
+    c.text("vKill;1")
+    c.close()
+    ends_cleanly(srv)
+    no_leftovers()
+
+
 def reconnect_before_eof_read():
     """A client leaves and the next one connects before the server has read the first one's
     end of file: the server is stopped (SIGSTOP) while it happens, so when it goes on the new
@@ -319,6 +386,7 @@ SCENARIOS = [
     ("client disconnects mid-packet (server exits, debuggee killed)", disconnect_mid_packet),
     ("client disconnects mid-packet (--multi server stays up)", disconnect_mid_packet_multi),
     ("client disconnects mid-reply (--multi server stays up)", disconnect_mid_reply),
+    ("a client that never reads its replies: the server stops reading it", client_never_reads),
     ("vFile descriptors die with their client (--multi)", vfile_per_client),
     ("a client reconnects before its end of file was read (--multi)",
      reconnect_before_eof_read),
