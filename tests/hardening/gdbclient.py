@@ -147,8 +147,10 @@ def error_message(reply):
 
 class Server:
     """`ptstub gdbserver 127.0.0.1:0 [OPTIONS] -- PROGRAM ARGS` with its port and log."""
+    started = []  # every server started, for a test to show the logs of those that failed
 
     def __init__(self, ptstub, program_argv, options=(), multi=False):
+        Server.started.append(self)
         self.dir = tempfile.mkdtemp(prefix="ptstub-hard-")
         fifo = os.path.join(self.dir, "port")
         os.mkfifo(fifo)

@@ -407,11 +407,15 @@ def main():
         if only and only not in name:
             continue
         t0 = time.time()
+        Server.started.clear()
         try:
             verdict = fn() or "ok"
         except Exception as e:  # Failed, timeouts, a server that closed on us
             verdict = f"FAIL: {type(e).__name__}: {e}"
             failed += 1
+            for srv in Server.started:  # what the servers said (a sanitizer report, say)
+                print(f"--- the end of the log of server {srv.proc.pid} ---")
+                print("\n".join("    " + line for line in srv.log_text()[-4000:].splitlines()))
         kill_all_below()
         print(f"[{verdict}] {name} ({time.time() - t0:.1f} s)", flush=True)
     print(f"faults: {len(SCENARIOS) - failed} of {len(SCENARIOS)} passed")
