@@ -402,10 +402,11 @@ SCENARIOS = [
 def main():
     become_subreaper()
     only = os.environ.get("HARD_ONLY")
-    failed = 0
+    failed = ran = 0
     for name, fn in SCENARIOS:
         if only and only not in name:
             continue
+        ran += 1
         t0 = time.time()
         Server.started.clear()
         try:
@@ -418,7 +419,10 @@ def main():
                 print("\n".join("    " + line for line in srv.log_text()[-4000:].splitlines()))
         kill_all_below()
         print(f"[{verdict}] {name} ({time.time() - t0:.1f} s)", flush=True)
-    print(f"faults: {len(SCENARIOS) - failed} of {len(SCENARIOS)} passed")
+    print(f"faults: {ran - failed} of {ran} passed")
+    if not ran:
+        print(f"faults: no scenario matches HARD_ONLY={only!r}")
+        return 1
     return 1 if failed else 0
 
 
