@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import time
+import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "hardening"))
@@ -424,14 +425,12 @@ def raw_part():
 
 
 def main():
-    try:
-        lldb_part(import_lldb())
-    except Exception as e:  # noqa: BLE001  (the test reports it and fails)
-        check(False, f"lldb part raised {e!r}")
-    try:
-        raw_part()
-    except Exception as e:  # noqa: BLE001
-        check(False, f"raw part raised {e!r}")
+    for name, part in (("lldb part", lambda: lldb_part(import_lldb())), ("raw part", raw_part)):
+        try:
+            part()
+        except Exception as e:  # noqa: BLE001  (the test reports it, where, and fails)
+            check(False, f"{name} raised {e!r}")
+            print(traceback.format_exc())
     kill_all_below()
     print("observer: " + ("all checks passed" if not failures else f"{len(failures)} failed"))
     sys.exit(1 if failures else 0)
