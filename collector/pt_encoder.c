@@ -466,7 +466,8 @@ static bool linear_reach(struct ptenc *e, uint64_t ip, uint64_t to, unsigned *co
 
 int ptenc_step(struct ptenc *e, uint64_t from, uint64_t to)
 {
-	const struct insn_info *in;
+	const struct insn_info *slot;
+	struct insn_info in; /* a copy: linear_reach may grow the cache and free the slot */
 	uint64_t next;
 	unsigned extra = 0;
 	int err = 0;
@@ -476,12 +477,13 @@ int ptenc_step(struct ptenc *e, uint64_t from, uint64_t to)
 		return err;
 	e->have_pos = true;
 	e->pos = to;
-	in = insn_at(e, from);
-	if (!in)
+	slot = insn_at(e, from);
+	if (!slot)
 		return ptenc_async(e, from, to) ?: -EFAULT;
-	next = from + in->len;
+	in = *slot;
+	next = from + in.len;
 
-	switch (in->cls) {
+	switch (in.cls) {
 	case IC_OTHER:
 	case IC_REP_STRING:
 		if (to == from)
@@ -490,11 +492,11 @@ int ptenc_step(struct ptenc *e, uint64_t from, uint64_t to)
 			return ptenc_async(e, from, to);
 		break;
 	case IC_COND:
-		if (to != next && to != in->target)
+		if (to != next && to != in.target)
 			return ptenc_async(e, from, to);
 		break;
 	case IC_DIRECT:
-		if (to != in->target)
+		if (to != in.target)
 			return ptenc_async(e, from, to);
 		break;
 	default:
@@ -504,7 +506,7 @@ int ptenc_step(struct ptenc *e, uint64_t from, uint64_t to)
 	if ((err = enable_at(e, from)))
 		return err;
 	e->stats.instructions += 1 + extra;
-	switch (in->cls) {
+	switch (in.cls) {
 	case IC_COND:
 		err = add_tnt(e, to != next);
 		break;

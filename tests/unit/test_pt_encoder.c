@@ -228,8 +228,38 @@ static void test_write_file(void)
 	unlink(path);
 }
 
+static ssize_t read_nops(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+	(void)ctx;
+	(void)addr;
+	memset(buf, 0x90, len);
+	return (ssize_t)len;
+}
+
+/* A late trap (the step over a nop lands one nop further, as after CPUID in a VM) when the
+ * decoded-instruction cache is about to grow: the skipped nop, decoded by linear_reach, is
+ * the entry that grows it, which freed the entry ptenc_step still held (ASan: use after free).
+ * The numbers follow INSN_CACHE_MIN (1024 slots, grown once half full). */
+static void test_late_trap_cache_grow(void)
+{
+	struct ptenc_config cfg = PTENC_CONFIG_INIT;
+	struct ptenc_stats st;
+	struct ptenc *e = ptenc_alloc(&cfg, read_nops, NULL);
+	uint64_t pc = BASE;
+
+	CHECK(e);
+	CHECK(ptenc_resume(e, pc) == 0);
+	for (; pc < BASE + 511; pc++) /* 511 distinct instructions */
+		CHECK(ptenc_step(e, pc, pc + 1) == 0);
+	CHECK(ptenc_step(e, pc, pc + 2) == 0); /* the 512th, then the skipped one in linear_reach */
+	ptenc_get_stats(e, &st);
+	CHECK(st.instructions == 511 + 2);
+	ptenc_free(e);
+}
+
 int main(void)
 {
+	test_late_trap_cache_grow();
 	test_spec_sequences();
 	test_async();
 	test_ring();
