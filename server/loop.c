@@ -40,6 +40,10 @@ struct loop {
 	struct loop_call *timers;   /* ascending due_ms */
 	struct loop_call *deferred; /* FIFO */
 	struct loop_call **deferred_tail;
+	/* The deferred calls of the round being run (run_deferred): still cancellable, since a
+	 * call may free what a later call of the same round is for (a target freed by
+	 * free_session with its report or trace slice queued behind it). */
+	struct loop_call *batch;
 	int64_t next_id;
 	bool stopping;
 	int code;
@@ -101,6 +105,7 @@ void loop_free(struct loop *loop)
 	free(loop->fds);
 	free_calls(loop->timers);
 	free_calls(loop->deferred);
+	free_calls(loop->batch);
 	free(loop);
 }
 
@@ -188,8 +193,9 @@ static bool remove_call(struct loop_call **list, int64_t id, struct loop_call **
 
 void loop_del_timer(struct loop *loop, int64_t id)
 {
-	if (!remove_call(&loop->timers, id, NULL))
-		remove_call(&loop->deferred, id, &loop->deferred_tail);
+	if (!remove_call(&loop->timers, id, NULL) &&
+	    !remove_call(&loop->deferred, id, &loop->deferred_tail))
+		remove_call(&loop->batch, id, NULL);
 }
 
 int64_t loop_defer(struct loop *loop, loop_call_proc *proc, void *data)
@@ -202,21 +208,23 @@ int64_t loop_defer(struct loop *loop, loop_call_proc *proc, void *data)
 	return c->id;
 }
 
-/* Runs the deferred calls queued before this round; calls they queue wait for the next. */
+/* Runs the deferred calls queued before this round; calls they queue wait for the next. The
+ * round's calls stay in loop->batch until each runs, so that loop_del_timer still finds them. */
 static void run_deferred(struct loop *loop)
 {
-	struct loop_call *batch = loop->deferred;
+	loop->batch = loop->deferred;
 	loop->deferred = NULL;
 	loop->deferred_tail = &loop->deferred;
-	while (batch && !loop->stopping) {
-		struct loop_call *c = batch;
-		batch = c->next;
+	while (loop->batch && !loop->stopping) {
+		struct loop_call *c = loop->batch;
+		loop->batch = c->next;
 		c->proc(loop, c->data);
 		free(c);
 	}
 	/* Calls not run because the loop is stopping go back in front of the queue. */
-	if (batch) {
-		struct loop_call **end = &batch;
+	if (loop->batch) {
+		struct loop_call *batch = loop->batch, **end = &batch;
+		loop->batch = NULL;
 		while (*end)
 			end = &(*end)->next;
 		*end = loop->deferred;

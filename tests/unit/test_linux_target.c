@@ -780,6 +780,52 @@ static void test_destroy_with_threads(void)
 	alarm(0);
 }
 
+/* The owner drops a target from a deferred call (the server's free_session, drop_target) in the
+ * same loop round as the target queued its report of the process's end: that report must not
+ * run on the freed target (lx_target_free cancels it). The owner's call is queued first, from
+ * a descriptor that became ready before the SIGCHLD, as a client's hang-up would be. */
+static void destroy_deferred(struct loop *l, void *data)
+{
+	(void)l;
+	((struct target *)data)->ops->destroy(data);
+}
+
+static void on_hangup(struct loop *l, int fd, unsigned events, void *data)
+{
+	char c;
+
+	(void)events;
+	if (read(fd, &c, 1) == 1)
+		loop_defer(l, destroy_deferred, data);
+	loop_del_fd(l, fd);
+}
+
+static void test_destroy_with_report_queued(void)
+{
+	struct target *t = launch("sleep");
+	int fds[2];
+
+	CHECK(t != NULL);
+	if (!t || pipe(fds) < 0)
+		return;
+	/* Take in the SIGCHLD of the launch's own stop first: nothing else is ready before the
+	 * pipe then. */
+	loop_add_timer(loop, 50, on_timeout, NULL);
+	loop_run(loop);
+	CHECK(loop_add_fd(loop, fds[0], LOOP_READ, on_hangup, t) == 0);
+	CHECK(write(fds[1], "x", 1) == 1);
+	CHECK(t->ops->kill(t) == 0);
+	usleep(200 * 1000); /* the SIGCHLD is pending when the loop next waits */
+	int64_t timer = loop_add_timer(loop, 300, on_timeout, NULL);
+	got_event = false;
+	loop_run(loop);
+	CHECK(!got_event); /* the report went with the target */
+	if (got_event)
+		loop_del_timer(loop, timer);
+	close(fds[0]);
+	close(fds[1]);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -803,6 +849,7 @@ int main(int argc, char **argv)
 	test_trace_signal_async();
 	test_thread_events();
 	test_destroy_with_threads();
+	test_destroy_with_report_queued();
 	loop_free(loop);
 	return check_result("test_linux_target");
 }
