@@ -122,6 +122,8 @@ fail:
 /* The signal a thread should get back when we let go of it. */
 static int lx_detach_signal(const struct lx_thread *th)
 {
+	if (th->held_signo)
+		return th->held_signo;
 	if (th->stop.reason != TGT_STOP_SIGNAL)
 		return 0;
 	if (th->stop.signo == SIGSTOP || th->stop.signo == SIGTRAP)

@@ -22,6 +22,7 @@
 struct lx_thread {
 	pid_t tid;
 	bool running;		   /* resumed by us, no stop seen since */
+	bool zombie;		   /* the leader exited while other threads live: it never stops */
 	bool interrupting;	   /* PTRACE_INTERRUPT sent, its stop not seen yet */
 	bool fresh;		   /* clone child whose first ptrace stop has not been seen */
 	bool stepping;		   /* last resume was PTRACE_SINGLESTEP */
@@ -33,8 +34,11 @@ struct lx_thread {
 	bool announced;		   /* software trace: obs->resumed was called for this run */
 	bool rehit;		   /* a breakpoint hit was not reported: run into it again */
 	uint64_t rehit_pc;	   /* where that breakpoint is (the pc was rewound to it) */
+	bool shown;		   /* the thread of a report, not run since: the client saw it here */
 	enum tgt_resume_kind plan; /* what the current resume asked of this thread */
 	int plan_signo;		   /* signal to deliver with it (cleared once delivered) */
+	int held_signo;		   /* a signal to deliver whose resume only reported another
+				    * thread's pending event: delivered at its next resume */
 	uint64_t step_over_addr;
 	uint64_t trace_from;	      /* pc before the software-trace step in flight */
 	bool trace_async;	      /* that step enters a signal handler */

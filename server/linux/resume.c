@@ -5,6 +5,8 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "server/linux/linux_target.h"
 #include "server/log.h"
@@ -23,6 +25,7 @@ int lx_ptrace_resume(struct lx_target *lt, struct lx_thread *th, bool step, int 
 	th->trace_parked = false;
 	th->stepping = step;
 	th->rehit = false;
+	th->shown = false;
 	return 0;
 }
 
@@ -47,6 +50,14 @@ static bool lx_plan(struct lx_target *lt, const struct tgt_resume *actions, size
 		th->plan = a ? a->kind : TGT_RESUME_STOP;
 		th->plan_signo = a ? a->signo : 0;
 		th->over_done = false;
+		if (th->plan != TGT_RESUME_STOP && th->held_signo) {
+			/* The client, unaware of it, does not ask for it again. */
+			if (!th->plan_signo)
+				th->plan_signo = th->held_signo;
+			else if (th->plan_signo != th->held_signo)
+				syscall(SYS_tgkill, lt->pid, th->tid, th->held_signo);
+			th->held_signo = 0;
+		}
 		if (th->plan == TGT_RESUME_STOP || !th->event)
 			continue;
 		if (th->stop.reason == TGT_STOP_SIGNAL && th->plan_signo == th->stop.signo)
@@ -70,6 +81,14 @@ int lx_resume(struct target *t, const struct tgt_resume *actions, size_t n)
 	if (lt->phase != LX_IDLE)
 		return lx_set_error(lt, -EBUSY, "the process is already running");
 	if (lx_plan(lt, actions, n)) {
+		/* Nothing runs: a signal the client passed to a thread is kept for the next resume
+		 * of that thread, or it would be lost (the client saw it as delivered). */
+		for (size_t i = 0; i < lt->nthreads; i++) {
+			struct lx_thread *th = &lt->threads[i];
+
+			if (th->plan != TGT_RESUME_STOP && th->plan_signo && !th->event)
+				th->held_signo = th->plan_signo;
+		}
 		lt->phase = LX_STOPPING;
 		lx_report(lt);
 		return 0;
@@ -118,7 +137,8 @@ void lx_proceed(struct lx_target *lt)
 	for (size_t i = 0; i < lt->nthreads; i++) {
 		struct lx_thread *th = &lt->threads[i];
 
-		if (th->plan != TGT_RESUME_STOP && !th->over_done && lx_step_over_start(lt, th))
+		if (th->plan != TGT_RESUME_STOP && !th->over_done && !th->zombie &&
+		    lx_step_over_start(lt, th))
 			return;
 	}
 	lt->phase = LX_RUNNING;
@@ -126,7 +146,7 @@ void lx_proceed(struct lx_target *lt)
 		struct lx_thread *th = &lt->threads[i];
 		int signo = th->plan_signo;
 
-		if (th->plan == TGT_RESUME_STOP || th->running)
+		if (th->plan == TGT_RESUME_STOP || th->running || th->zombie)
 			continue;
 		th->plan_signo = 0;
 		if (th->traced)
@@ -170,6 +190,14 @@ int lx_interrupt(struct target *t)
 	if (lt->phase == LX_IDLE)
 		return 0;
 	lt->interrupt_requested = true;
+	/* The step off a breakpoint may block (a syscall under it): stop that step too. */
+	for (size_t i = 0; lt->phase == LX_STEP_OVER && i < lt->nthreads; i++) {
+		struct lx_thread *th = &lt->threads[i];
+
+		if (th->stepping_over && th->running && !th->interrupting &&
+		    ptrace(PTRACE_INTERRUPT, th->tid, 0, 0) == 0)
+			th->interrupting = true;
+	}
 	lx_check_progress(lt);
 	return 0;
 }

@@ -4,6 +4,7 @@
  * hears one TGT_EV_STOPPED (delivered from a deferred call, so it may destroy the target). */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/signalfd.h>
@@ -205,6 +206,7 @@ static void lx_on_exec(struct lx_target *lt, struct lx_thread *th)
 	lt->threads[0] = leader;
 	lt->nthreads = 1;
 	th = &lt->threads[0];
+	th->zombie = false; /* a non-leader's exec: the thread under the leader's tid lives */
 	lt->nbps = 0;
 	lt->vforks = 0; /* a vforking thread that was waiting for its child is gone too */
 	memset(lt->hw, 0, sizeof(lt->hw));
@@ -216,11 +218,29 @@ static void lx_on_exec(struct lx_target *lt, struct lx_thread *th)
 		lx_thread_event(lt, gone[i], false);
 }
 
+/* A step off the breakpoint at addr that will not finish (a signal, an interrupt, an exit
+ * came first): the int3 goes back. */
+static void lx_step_over_cancel(struct lx_target *lt, uint64_t addr)
+{
+	struct lx_breakpoint *bp = lx_breakpoint_at(lt, addr);
+
+	if (bp)
+		lx_breakpoint_plant(lt, bp);
+}
+
 static void lx_on_event_stop(struct lx_target *lt, struct lx_thread *th)
 {
-	if (th->fresh)
+	if (th->fresh) {
 		lx_on_fresh(lt, th);
-	else
+	} else if (th->stepping_over && th->interrupting) {
+		/* Interrupted in its step off a breakpoint (blocked in a syscall there): the int3
+		 * goes back, the step's trap may still come, and everyone is stopped. */
+		lx_step_over_cancel(lt, th->step_over_addr);
+		th->interrupting = false;
+		th->stepping_over = false;
+		th->stale_step = true;
+		lt->phase = LX_STOPPING;
+	} else
 		lx_rerun(lt, th); /* our interrupt, or a stale one, or a group-stop */
 }
 
@@ -242,8 +262,10 @@ static void lx_classify_trap(struct lx_target *lt, struct lx_thread *th, int cod
 	 * the kernel's own code SIGTRAP (ptrace_notify from signal delivery). */
 	if (th->stepping && (code == TRAP_TRACE || code == TRAP_BRKPT || code == SIGTRAP))
 		st->reason = TGT_STOP_STEP;
-	else if (code == TRAP_TRACE && th->stale_step)
-		st->reason = TGT_STOP_NONE; /* the trap of a step we interrupted: not an event */
+	/* The trap of a step we interrupted: not an event. A step that ended in a syscall
+	 * traps at its exit with TRAP_BRKPT (x86's user_single_step_report), not TRAP_TRACE. */
+	else if ((code == TRAP_TRACE || code == TRAP_BRKPT) && th->stale_step)
+		st->reason = TGT_STOP_NONE;
 	th->stale_step = false;
 }
 
@@ -290,10 +312,7 @@ static void lx_on_signal(struct lx_target *lt, struct lx_thread *th, int signo)
 		return;
 	}
 	if (th->stepping_over) {
-		struct lx_breakpoint *bp = lx_breakpoint_at(lt, th->step_over_addr);
-
-		if (bp)
-			lx_breakpoint_plant(lt, bp);
+		lx_step_over_cancel(lt, th->step_over_addr);
 		th->stepping_over = false;
 		lt->phase = LX_STOPPING;
 	}
@@ -313,11 +332,23 @@ void lx_handle_status(struct lx_target *lt, pid_t tid, int status)
 			lx_process_gone(lt, status);
 			return;
 		}
-		bool known = lx_thread_find(lt, tid) != NULL;
+		struct lx_thread *gone = lx_thread_find(lt, tid);
+		bool known = gone != NULL;
+		bool stepped_over = gone && gone->stepping_over && lt->phase == LX_STEP_OVER;
+		uint64_t over_addr = gone ? gone->step_over_addr : 0;
 
 		lx_thread_remove(lt, tid);
 		if (known)
 			lx_thread_event(lt, tid, false);
+		/* It exited in its step off a breakpoint (an exit syscall under it): the int3
+		 * goes back and the resume goes on without it. */
+		if (stepped_over && lt->alive && lt->phase == LX_STEP_OVER) {
+			lx_step_over_cancel(lt, over_addr);
+			if (lt->interrupt_requested)
+				lt->phase = LX_STOPPING;
+			else
+				lx_proceed(lt);
+		}
 		lx_check_progress(lt);
 		return;
 	}
@@ -361,6 +392,23 @@ void lx_handle_status(struct lx_target *lt, pid_t tid, int status)
 	lx_check_progress(lt);
 }
 
+/* Is the leader a zombie (state Z in /proc/PID/stat)? It exited (pthread_exit) while other
+ * threads live: it can neither stop nor run, and its exit status waits for theirs. */
+static bool lx_leader_zombie(struct lx_target *lt)
+{
+	char path[64], buf[512], *p = NULL;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)lt->pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	if (fgets(buf, sizeof(buf), f))
+		p = strrchr(buf, ')');
+	fclose(f);
+	return p && p[1] == ' ' && p[2] == 'Z';
+}
+
 /* Interrupt every running thread that is not already being stopped. */
 static void lx_interrupt_running(struct lx_target *lt)
 {
@@ -369,6 +417,15 @@ static void lx_interrupt_running(struct lx_target *lt)
 
 		if (!th->running || th->interrupting || th->fresh)
 			continue;
+		/* A zombie leader would never report the stop asked for: it counts as stopped
+		 * (its exit, when the last other thread is gone, ends the process). */
+		if (th->tid == lt->pid && lt->nthreads > 1 && lx_leader_zombie(lt)) {
+			th->zombie = true;
+			th->running = false;
+			if (log_ptrace)
+				log_msg(LOG_DEBUG, "ptrace: leader %d is a zombie", th->tid);
+			continue;
+		}
 		if (ptrace(PTRACE_INTERRUPT, th->tid, 0, 0) == 0)
 			th->interrupting = true;
 		if (log_ptrace)
@@ -386,6 +443,9 @@ void lx_check_progress(struct lx_target *lt)
 		any_event |= lt->threads[i].event;
 		any_running |= lt->threads[i].running;
 	}
+	/* A zombie leader left alone: its exit status is on the way, that is the event. */
+	if (lt->nthreads == 1 && lt->threads[0].zombie)
+		any_running = true;
 	/* Nothing left running (the threads resumed all exited): stop rather than hang. */
 	if (lt->phase == LX_RUNNING && (any_event || lt->interrupt_requested || !any_running))
 		lt->phase = LX_STOPPING;
@@ -430,12 +490,15 @@ void lx_report(struct lx_target *lt)
 	}
 	if (!best) {
 		best = &lt->threads[0];
+		for (size_t i = 0; i < lt->nthreads && best->zombie; i++)
+			best = &lt->threads[i]; /* a thread that can be looked at */
 		best->stop = (struct tgt_thread_stop){.tid = best->tid};
 		if (lt->interrupt_requested)
 			best->stop = (struct tgt_thread_stop){
 				.tid = best->tid, .reason = TGT_STOP_INTERRUPT, .signo = SIGSTOP};
 	}
 	best->event = false;
+	best->shown = true;
 	for (size_t i = 0; i < lt->nthreads; i++) {
 		struct lx_thread *th = &lt->threads[i];
 
@@ -443,8 +506,9 @@ void lx_report(struct lx_target *lt)
 		th->rehit = false;
 		if (th == best)
 			continue;
-		/* The client never saw this thread stop at its breakpoint: it runs into it. */
-		th->rehit = lx_get_pc(th->tid, &th->rehit_pc) == 0 &&
+		/* The client never saw this thread stop at its breakpoint: it runs into it. One
+		 * reported before (a resume that only reported another's pending event) was seen. */
+		th->rehit = !th->shown && lx_get_pc(th->tid, &th->rehit_pc) == 0 &&
 			    lx_breakpoint_at(lt, th->rehit_pc);
 		if (th->event && th->stop.reason != TGT_STOP_BREAKPOINT &&
 		    th->stop.reason != TGT_STOP_STEP)

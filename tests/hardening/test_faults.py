@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""test_faults.py PTSTUB SAMPLE MANY_THREADS — faults a debug server meets: clients that vanish
-mid-packet and mid-reply, debuggees SIGKILLed while running, stepping and traced, 200 threads
-created and exiting under process trace, cores saved into a full filesystem and into a
-read-only directory. After each: the server is alive (or has exited cleanly where that is the
+"""test_faults.py PTSTUB SAMPLE MANY_THREADS ALLSTOP — faults a debug server meets: clients
+that vanish mid-packet and mid-reply or never read their replies, debuggees SIGKILLed while
+running, stepping and traced, 200 threads created and exiting under process trace, cores saved
+into a full filesystem and into a read-only directory, and the all-stop engine's corners (a
+zombie leader, a thread exiting or blocking in its step off a breakpoint, an interrupted step
+in a syscall). After each: the server is alive (or has exited cleanly where that is the
 documented behaviour), no zombie or stopped process is left, no partial file."""
 import os
 import re
@@ -17,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gdbclient import (Server, become_subreaper, error_message, frame, hexs,  # noqa: E402
                        kill_all_below, leftovers)
 
-PTSTUB, SAMPLE, MANY = sys.argv[1:4]
+PTSTUB, SAMPLE, MANY, ALLSTOP = sys.argv[1:5]
 TRACE = '{"type":"intel-pt","iptTraceSize":4096,"enableTsc":false}'
 
 
@@ -381,6 +383,119 @@ def listen_defaults():
     no_leftovers()
 
 
+def symbol_address(c, path, name):
+    """The run-time address of a function of the debuggee's executable (nm + /proc maps)."""
+    out = subprocess.run(["nm", path], capture_output=True, text=True, check=True).stdout
+    off = int(re.search(r"^([0-9a-f]+) T %s$" % name, out, re.M).group(1), 16)
+    real = os.path.realpath(path)
+    with open("/proc/%d/maps" % pid_of(c)) as f:
+        for line in f:
+            fields = line.split()
+            if fields[-1] == real and int(fields[2], 16) == 0:
+                return int(fields[0].split("-")[0], 16) + off
+    raise Failed(f"{path} is not mapped")
+
+
+def stop_thread(stop):
+    m = re.search(r"thread:(?:p[0-9a-f]+\.)?([0-9a-f]+);", stop)
+    expect(stop.startswith("T") and m, f"not a thread stop: {stop!r}")
+    return int(m.group(1), 16)
+
+
+def zombie_leader():
+    """The main thread pthread_exits while another runs: the leader is a zombie that can no
+    longer stop. An interrupt, a breakpoint hit and a detach must not wait for it."""
+    srv, c = start([ALLSTOP, "zombie"])
+    pid = pid_of(c)
+    marker = symbol_address(c, ALLSTOP, "allstop_marker")  # a zombie's maps are empty
+    c.send_raw(frame("vCont;c"))
+    time.sleep(0.5)
+    c.send_raw(b"\x03")
+    stop = c.reply(timeout=5).decode()
+    expect(stop_thread(stop) != pid, f"interrupt reported on the zombie leader: {stop!r}")
+    expect(c.text("Z0,%x,1" % marker) == "OK", "breakpoint not inserted")
+    for _ in range(3):
+        stop = c.text("vCont;c", timeout=5)
+        expect(stop_thread(stop) != pid and "swbreak" in stop, f"breakpoint stop: {stop!r}")
+    expect(c.text("z0,%x,1" % marker) == "OK", "breakpoint not removed")
+    c.send_raw(frame("vCont;c"))
+    time.sleep(0.2)
+    c.send_raw(b"\x03")
+    stop_thread(c.reply(timeout=5).decode())
+    expect(c.text("D", timeout=5) == "OK", "detach failed")
+    os.kill(pid, signal.SIGKILL)
+    c.close()
+    ends_cleanly(srv)
+    no_leftovers()
+
+
+def exit_in_step_over():
+    """A thread stopped at a breakpoint on its exit syscall: the continue steps it off the
+    breakpoint alone, and it exits in that step. The others must run on (it hung)."""
+    srv, c = start([ALLSTOP, "exitbp"])
+    pid = pid_of(c)
+    insn = symbol_address(c, ALLSTOP, "allstop_exit_insn")
+    expect(c.text("Z0,%x,1" % insn) == "OK", "breakpoint not inserted")
+    stop = c.text("vCont;c", timeout=5)
+    expect(stop_thread(stop) != pid and "swbreak" in stop, f"breakpoint stop: {stop!r}")
+    stop = c.text("vCont;c", timeout=5)
+    expect(stop == "W05", f"after the exit in the step over: {stop!r} (W05 expected)")
+    c.close()
+    ends_cleanly(srv)
+    no_leftovers()
+
+
+def at_sleep_breakpoint():
+    """allstop sleepbp stopped at the breakpoint on its blocking nanosleep syscall."""
+    srv, c = start([ALLSTOP, "sleepbp"])
+    pid = pid_of(c)
+    insn = symbol_address(c, ALLSTOP, "allstop_sleep_insn")
+    expect(c.text("Z0,%x,1" % insn) == "OK", "breakpoint not inserted")
+    stop = c.text("vCont;c", timeout=5)
+    expect(stop_thread(stop) == pid and "swbreak" in stop, f"breakpoint stop: {stop!r}")
+    return srv, c, pid, insn
+
+
+def interrupt_in_step_over():
+    """A breakpoint on a syscall that blocks (a 60 s nanosleep): the continue steps off it
+    alone and the step blocks. An interrupt must stop it (it was ignored: no reply for 60 s).
+    The syscall restarts at the next continue: the breakpoint is hit there again."""
+    srv, c, pid, insn = at_sleep_breakpoint()
+    c.send_raw(frame("vCont;c"))
+    time.sleep(0.3)
+    c.send_raw(b"\x03")
+    stop = c.reply(timeout=5).decode()
+    expect(stop_thread(stop) == pid, f"interrupt during the step over: {stop!r}")
+    stop = c.text("vCont;c", timeout=5)
+    expect(stop_thread(stop) == pid and "swbreak" in stop, f"the restarted syscall: {stop!r}")
+    expect(c.text("m%x,1" % insn) == "0f", "the int3 shows in memory")
+    c.send_raw(frame("vCont;c"))
+    time.sleep(0.3)
+    c.send_raw(b"\x03")
+    expect(stop_thread(c.reply(timeout=5).decode()) == pid, "second interrupt")
+    c.close()
+    ends_cleanly(srv)
+    no_leftovers()
+
+
+def interrupt_in_step_syscall():
+    """The client single-steps a syscall that blocks and interrupts the step. The step's trap
+    comes at the syscall's exit with TRAP_BRKPT: the next continue must not report it as a
+    SIGTRAP (it did, at once: a stop for a step the client no longer asked for)."""
+    srv, c, pid, insn = at_sleep_breakpoint()
+    expect(c.text("z0,%x,1" % insn) == "OK", "breakpoint not removed")
+    for resume in ("vCont;s:%x" % pid, "vCont;c"):
+        c.send_raw(frame(resume))
+        time.sleep(0.3)
+        c.send_raw(b"\x03")
+        stop = c.reply(timeout=5).decode()
+        expect(stop.startswith("T02") and stop_thread(stop) == pid,
+               f"{resume} then an interrupt: {stop!r} (T02 expected)")
+    c.close()
+    ends_cleanly(srv)
+    no_leftovers()
+
+
 SCENARIOS = [
     ("listens on 127.0.0.1 by default; --listen-all warns", listen_defaults),
     ("client disconnects mid-packet (server exits, debuggee killed)", disconnect_mid_packet),
@@ -396,6 +511,11 @@ SCENARIOS = [
     ("4 KiB trace ring wrapped, then interrupted, read and decoded", trace_ring_wrap),
     ("200 threads created and exiting under process trace", threads_200_traced),
     ("save-core into a full tmpfs and a read-only directory", save_core_full_and_read_only),
+    ("a zombie leader: interrupt, breakpoints and detach do not wait for it", zombie_leader),
+    ("a thread exits while it steps over a breakpoint", exit_in_step_over),
+    ("an interrupt while a step over a breakpoint blocks in a syscall", interrupt_in_step_over),
+    ("a single step interrupted in a syscall: no SIGTRAP at the next continue",
+     interrupt_in_step_syscall),
 ]
 
 

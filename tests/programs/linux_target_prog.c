@@ -1,11 +1,12 @@
 /* tests/programs/linux_target_prog.c — a small debuggee for tests/unit/test_linux_target.c:
  * argv[1] picks what it does (bp, threads, multibp, segv, sleep, signal, exec,
- * fork). */
+ * fork, sigs). */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -73,6 +74,45 @@ static int run_fork(void)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 8 : 1;
 }
 
+/* Two threads each handle SIGUSR1 (queued to both from outside while they are stopped at the
+ * marker): 10 if each handled exactly one within 2 s. */
+static volatile int sig_counts[2];
+static volatile pid_t sig_tids[2];
+static __thread int sig_index;
+
+static void count_usr1(int sig)
+{
+	(void)sig;
+	sig_counts[sig_index]++;
+}
+
+static void *sig_worker(void *arg)
+{
+	sig_index = (int)(long)arg;
+	sig_tids[sig_index] = (pid_t)syscall(SYS_gettid);
+	while (!stop_threads)
+		;
+	return arg;
+}
+
+static int run_sigs(void)
+{
+	pthread_t th[2];
+
+	signal(SIGUSR1, count_usr1);
+	for (long i = 0; i < 2; i++)
+		pthread_create(&th[i], NULL, sig_worker, (void *)i);
+	while (!sig_tids[0] || !sig_tids[1])
+		;
+	linux_prog_marker(1);
+	for (int i = 0; i < 2000 && sig_counts[0] + sig_counts[1] < 2; i++)
+		usleep(1000);
+	stop_threads = 1;
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	return sig_counts[0] == 1 && sig_counts[1] == 1 ? 10 : 1;
+}
+
 static void on_usr1(int sig)
 {
 	linux_prog_value = sig;
@@ -88,6 +128,8 @@ int main(int argc, char **argv)
 		return run_multibp();
 	if (!strcmp(mode, "fork"))
 		return run_fork();
+	if (!strcmp(mode, "sigs"))
+		return run_sigs();
 	if (!strcmp(mode, "exec"))
 		execl(argv[0], argv[0], "bp", (char *)NULL);
 	if (!strcmp(mode, "segv"))

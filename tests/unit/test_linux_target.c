@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -431,6 +432,127 @@ static void test_fork_child_runs_free(void)
 	t->ops->destroy(t);
 }
 
+/* State letter of a thread in /proc ('t' in a ptrace stop). */
+static char thread_state(pid_t pid, pid_t tid)
+{
+	char path[96], buf[512], *p = NULL;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+	f = fopen(path, "re");
+	if (!f)
+		return '?';
+	if (fgets(buf, sizeof(buf), f))
+		p = strrchr(buf, ')');
+	fclose(f);
+	return p && p[1] && p[2] ? p[2] : '?';
+}
+
+/* SIGUSR1 queued to two threads, both in their signal stops before the target hears of either
+ * (the loop does not run meanwhile): one is reported, the other kept. The client resumes the
+ * reported one with its signal and the resume only reports the other's: the first signal must
+ * still be delivered (it was dropped: the program saw one SIGUSR1 of two). */
+static void test_signals_to_two_threads(void)
+{
+	struct target *t = launch("sigs");
+	struct tgt_process_info pi;
+	pid_t tids[8], workers[2];
+	int n, nw = 0, reported = 0;
+	uint64_t marker;
+
+	CHECK(t != NULL);
+	if (!t || (marker = run_to_marker(t)) == 0)
+		return;
+	/* No step over it: the resume itself sets every thread running. */
+	CHECK(t->ops->remove_point(t, TGT_POINT_SW, marker, 1) == 0);
+	CHECK(t->ops->process_info(t, &pi) == 0);
+	n = t->ops->threads(t, tids, 8);
+	for (int i = 0; i < n && i < 8; i++)
+		if (tids[i] != pi.pid && nw < 2)
+			workers[nw++] = tids[i];
+	CHECK(n == 3 && nw == 2);
+	if (nw != 2)
+		return;
+	for (int i = 0; i < 2; i++)
+		CHECK(syscall(SYS_tgkill, pi.pid, workers[i], SIGUSR1) == 0);
+	CHECK(resume_all(t, TGT_RESUME_CONTINUE, 0) == 0);
+	for (int i = 0; i < 2; i++)
+		for (int spins = 0; spins < 2000 && thread_state(pi.pid, workers[i]) != 't'; spins++)
+			usleep(1000);
+	CHECK(wait_event() && last.kind == TGT_EV_STOPPED);
+	while (last.kind == TGT_EV_STOPPED && reported < 4) {
+		struct tgt_thread_stop st = stop_of(t, last.tid);
+		struct tgt_resume a[2] = {{.tid = last.tid, .kind = TGT_RESUME_CONTINUE},
+					  {.tid = -1, .kind = TGT_RESUME_CONTINUE}};
+
+		CHECK(st.reason == TGT_STOP_SIGNAL && st.signo == SIGUSR1);
+		a[0].signo = st.signo;
+		reported++;
+		CHECK(t->ops->resume(t, a, 2) == 0);
+		if (!wait_event())
+			break;
+	}
+	CHECK(reported == 2);
+	if (last.kind != TGT_EV_EXITED || last.status != 10)
+		fprintf(stderr, "two signals: event %d status %d\n", last.kind, last.status);
+	CHECK(last.kind == TGT_EV_EXITED && last.status == 10);
+	t->ops->destroy(t);
+}
+
+/* main hits a breakpoint while two threads take SIGUSR1, all in one stop: main's hit is
+ * reported, the signals at the next resumes (nothing runs for those). main's hit was seen:
+ * the resume after them must step it off its breakpoint, not run it into the same hit again
+ * (it was reported twice). */
+static void test_breakpoint_hit_once(void)
+{
+	struct target *t = launch("sigs");
+	struct tgt_process_info pi;
+	pid_t tids[8];
+	uint64_t marker, ret = 0;
+	int n, hits = 0, sigs = 0;
+
+	CHECK(t != NULL);
+	if (!t || (marker = run_to_marker(t)) == 0)
+		return;
+	CHECK(t->ops->process_info(t, &pi) == 0);
+	CHECK(t->ops->read_memory(t, reg(t, pi.pid, RN_RSP), &ret, 8) == 8);
+	CHECK(t->ops->remove_point(t, TGT_POINT_SW, marker, 1) == 0);
+	CHECK(t->ops->insert_point(t, TGT_POINT_SW, ret, 1) == 0);
+	n = t->ops->threads(t, tids, 8);
+	CHECK(n == 3);
+	for (int i = 0; i < n && i < 8; i++)
+		if (tids[i] != pi.pid)
+			CHECK(syscall(SYS_tgkill, pi.pid, tids[i], SIGUSR1) == 0);
+	CHECK(resume_all(t, TGT_RESUME_CONTINUE, 0) == 0);
+	for (int i = 0; i < n && i < 8; i++) /* every event in before the loop hears of one */
+		for (int spins = 0; spins < 2000 && thread_state(pi.pid, tids[i]) != 't'; spins++)
+			usleep(1000);
+	CHECK(wait_event() && last.kind == TGT_EV_STOPPED);
+	CHECK(last.tid == pi.pid);
+	while (last.kind == TGT_EV_STOPPED && hits + sigs < 8) {
+		struct tgt_thread_stop st = stop_of(t, last.tid);
+		struct tgt_resume a[2] = {{.tid = last.tid, .kind = TGT_RESUME_CONTINUE},
+					  {.tid = -1, .kind = TGT_RESUME_CONTINUE}};
+
+		if (st.reason == TGT_STOP_BREAKPOINT && last.tid == pi.pid &&
+		    reg(t, pi.pid, RN_RIP) == ret) {
+			hits++;
+		} else {
+			CHECK(st.reason == TGT_STOP_SIGNAL && st.signo == SIGUSR1);
+			a[0].signo = st.signo;
+			sigs++;
+		}
+		CHECK(t->ops->resume(t, a, 2) == 0);
+		if (!wait_event())
+			break;
+	}
+	if (hits != 1 || sigs != 2)
+		fprintf(stderr, "breakpoint hit %d times, %d signals\n", hits, sigs);
+	CHECK(hits == 1 && sigs == 2);
+	CHECK(last.kind == TGT_EV_EXITED && last.status == 10);
+	t->ops->destroy(t);
+}
+
 static void on_interrupt_timer(struct loop *l, void *data)
 {
 	struct target *t = data;
@@ -843,6 +965,8 @@ int main(int argc, char **argv)
 	test_multithread_breakpoint();
 	test_interrupt_and_exec();
 	test_fork_child_runs_free();
+	test_signals_to_two_threads();
+	test_breakpoint_hit_once();
 	test_debug_registers();
 	test_trace_steps();
 	test_trace_client_steps();
