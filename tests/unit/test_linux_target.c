@@ -448,6 +448,15 @@ static char thread_state(pid_t pid, pid_t tid)
 	return p && p[1] && p[2] ? p[2] : '?';
 }
 
+/* Wait (up to 2 s each) until every thread listed is in a ptrace stop (state 't'), so that
+ * all their events are in before the target hears of the first. */
+static void wait_traced_stops(pid_t pid, const pid_t *tids, int n)
+{
+	for (int i = 0; i < n; i++)
+		for (int spins = 0; spins < 2000 && thread_state(pid, tids[i]) != 't'; spins++)
+			usleep(1000);
+}
+
 /* SIGUSR1 queued to two threads, both in their signal stops before the target hears of either
  * (the loop does not run meanwhile): one is reported, the other kept. The client resumes the
  * reported one with its signal and the resume only reports the other's: the first signal must
@@ -476,9 +485,7 @@ static void test_signals_to_two_threads(void)
 	for (int i = 0; i < 2; i++)
 		CHECK(syscall(SYS_tgkill, pi.pid, workers[i], SIGUSR1) == 0);
 	CHECK(resume_all(t, TGT_RESUME_CONTINUE, 0) == 0);
-	for (int i = 0; i < 2; i++)
-		for (int spins = 0; spins < 2000 && thread_state(pi.pid, workers[i]) != 't'; spins++)
-			usleep(1000);
+	wait_traced_stops(pi.pid, workers, 2);
 	CHECK(wait_event() && last.kind == TGT_EV_STOPPED);
 	while (last.kind == TGT_EV_STOPPED && reported < 4) {
 		struct tgt_thread_stop st = stop_of(t, last.tid);
@@ -524,9 +531,7 @@ static void test_breakpoint_hit_once(void)
 		if (tids[i] != pi.pid)
 			CHECK(syscall(SYS_tgkill, pi.pid, tids[i], SIGUSR1) == 0);
 	CHECK(resume_all(t, TGT_RESUME_CONTINUE, 0) == 0);
-	for (int i = 0; i < n && i < 8; i++) /* every event in before the loop hears of one */
-		for (int spins = 0; spins < 2000 && thread_state(pi.pid, tids[i]) != 't'; spins++)
-			usleep(1000);
+	wait_traced_stops(pi.pid, tids, n < 8 ? n : 8); /* every event in before the loop */
 	CHECK(wait_event() && last.kind == TGT_EV_STOPPED);
 	CHECK(last.tid == pi.pid);
 	while (last.kind == TGT_EV_STOPPED && hits + sigs < 8) {
